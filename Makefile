@@ -1,0 +1,7 @@
+.PHONY: demo test setup
+demo:
+	scripts/demo
+test:
+	scripts/test
+setup:
+	scripts/setup

@@ -1,0 +1,357 @@
+"""API endpoints: each validates, checks the caller, calls one operation, serializes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select
+
+from queue_server import operations, queue_state
+from queue_server.api import bp
+from queue_server.api import schemas as s
+from queue_server.api.registry import PUBLIC, endpoint, openapi_document
+from queue_server.auth import authenticate_password, current_caller, login_session, staff_actor
+from queue_server.errors import N_, Forbidden, NotFound, ValidationFailed
+from queue_server.extensions import db
+from queue_server.models import Counter, Device, DeviceKind, Staff, Token
+from queue_server.operations.lookup import centre_for
+from queue_server.ratelimit import enforce
+from queue_server.unit_of_work import current_session
+
+TOKEN_ACTIONS = ("recall", "no-show", "start", "park", "unpark", "complete", "cancel", "requeue")
+READERS = ("staff", "kiosk", "display")
+
+
+def actor():  # type: ignore[no-untyped-def]
+    who, _ = current_caller()
+    assert who is not None  # the endpoint declaration admitted only authenticated callers
+    return who
+
+
+def tracking_url(public_code: str) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    return f"{base.rstrip('/')}/t/{public_code}"
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document(bp.url_prefix or ""))
+
+
+@endpoint(
+    bp,
+    "/centres/<code>/services",
+    "GET",
+    summary="Active services with waiting count and expected wait",
+    admits=READERS,
+    responses={200: s.ServiceList},
+    errors=(404,),
+)
+def list_services(code: str) -> Any:
+    centre = centre_for(current_session(), actor(), code)
+    return {"centre": centre.code, "services": queue_state.queue_summary(current_session(), centre)}
+
+
+@endpoint(
+    bp,
+    "/centres/<code>/snapshot",
+    "GET",
+    summary="Everything a screen redraws from",
+    admits=READERS,
+    responses={200: s.SnapshotOut},
+    errors=(404,),
+)
+def snapshot(code: str) -> Any:
+    centre = centre_for(current_session(), actor(), code)
+    return queue_state.centre_snapshot(current_session(), centre)
+
+
+@endpoint(
+    bp,
+    "/centres/<code>/counters",
+    "GET",
+    summary="Counters with state, clerk and current token",
+    admits=("staff", "display"),
+    responses={200: s.CounterList},
+    errors=(404,),
+)
+def list_counters(code: str) -> Any:
+    centre = centre_for(current_session(), actor(), code)
+    current = queue_state.current_tokens(current_session(), centre.id)
+    return {
+        "centre": centre.code,
+        "counters": [queue_state.counter_public(c, current.get(c.id)) for c in centre.counters],
+    }
+
+
+@endpoint(
+    bp,
+    "/centres/<code>/tokens",
+    "POST",
+    summary="Issue a token",
+    admits=("kiosk", "staff"),
+    body=s.IssueTokenIn,
+    responses={201: s.IssuedTokenOut},
+    errors=(404, 409, 429),
+)
+def issue(code: str, body: s.IssueTokenIn) -> Any:
+    who = actor()
+    _, caller = current_caller()
+    centre = centre_for(current_session(), who, code)
+    device = caller if isinstance(caller, Device) else None
+    if device is not None:
+        enforce(
+            f"issue:device:{device.id}",
+            current_app.config["ISSUE_RATE_LIMIT"],
+            current_app.config["ISSUE_RATE_WINDOW_SECONDS"],
+        )
+    issued = operations.issue_token(
+        current_session(),
+        centre,
+        body.service,
+        who,
+        priority=body.priority,
+        device=device,
+        idempotency_key=body.idempotency_key,
+    )
+    db.session.flush()
+    return issued_body(issued), 200 if issued.is_replay else 201
+
+
+def issued_body(issued: operations.IssuedToken) -> dict[str, Any]:
+    return {
+        **queue_state.token_staff(issued.token),
+        "position": issued.ahead + 1,
+        "ahead": issued.ahead,
+        "eta_minutes": issued.eta_minutes,
+        "tracking_url": tracking_url(issued.token.public_code),
+        "replay": issued.is_replay,
+    }
+
+
+@endpoint(
+    bp,
+    "/tokens/<int:token_id>",
+    "GET",
+    summary="One token, as staff see it",
+    admits=("staff",),
+    responses={200: s.TokenOut},
+    errors=(404,),
+)
+def get_token(token_id: int) -> Any:
+    token = db.session.get(Token, token_id)
+    if token is None or not actor().may_act_in(token.centre_id):
+        raise NotFound(N_("No token %(id)s."), id=token_id)
+    return queue_state.token_staff(token)
+
+
+def _counter_action(name: str, summary: str, op: Any, admits: tuple[str, ...]) -> None:
+    def view(counter_id: int) -> Any:
+        counter = op(
+            current_session(), counter_id, actor(), **({"session_id": None} if name == "open" else {})
+        )
+        current = queue_state.current_tokens(current_session(), counter.centre_id).get(counter.id)
+        return queue_state.counter_public(counter, current)
+
+    view.__name__ = f"counter_{name}"
+    endpoint(
+        bp,
+        f"/counters/<int:counter_id>/{name}",
+        "POST",
+        summary=summary,
+        admits=admits,
+        responses={200: s.CounterOut},
+        errors=(404, 409),
+    )(view)
+
+
+_counter_action("open", "A clerk takes a counter", operations.open_counter, ("clerk",))
+_counter_action("close", "Leave a counter", operations.close_counter, ("staff",))
+_counter_action("pause", "Pause a counter (break)", operations.pause_counter, ("staff",))
+_counter_action("resume", "Resume a paused counter", operations.resume_counter, ("staff",))
+
+
+@endpoint(
+    bp,
+    "/counters/<int:counter_id>/call-next",
+    "POST",
+    summary="Call the next token by the dispatch rule",
+    admits=("clerk", "manager"),
+    responses={200: s.TokenOut, 204: None},
+    errors=(404, 409),
+)
+def call_next(counter_id: int) -> Any:
+    token = operations.call_next(current_session(), counter_id, actor())
+    if token is None:
+        return Response(status=204)
+    return queue_state.token_staff(token)
+
+
+@endpoint(
+    bp,
+    "/counters/<int:counter_id>/call",
+    "POST",
+    summary="Call one token out of order (audited)",
+    admits=("clerk", "manager"),
+    body=s.CallSpecificIn,
+    responses={200: s.TokenOut},
+    errors=(404, 409),
+)
+def call_specific(counter_id: int, body: s.CallSpecificIn) -> Any:
+    token = operations.call_specific(current_session(), counter_id, body.token, actor(), body.reason)
+    return queue_state.token_staff(token)
+
+
+def _token_action(name: str) -> None:
+    op = getattr(operations, name.replace("-", "_"))
+    bodies: dict[str, type[s.Strict]] = {"complete": s.CompleteIn, "cancel": s.CancelIn}
+    body_model = bodies.get(name)
+
+    def view(token_id: int, body: Any = None) -> Any:
+        kwargs: dict[str, Any] = {}
+        if name == "complete":
+            kwargs["outcome"] = body.outcome
+        if name == "cancel":
+            kwargs["reason"] = body.reason
+        token = op(current_session(), token_id, actor(), **kwargs)
+        return queue_state.token_staff(token)
+
+    view.__name__ = f"token_{name.replace('-', '_')}"
+    endpoint(
+        bp,
+        f"/tokens/<int:token_id>/{name}",
+        "POST",
+        summary=f"Token action: {name}",
+        admits=("staff",),
+        body=body_model,
+        responses={200: s.TokenOut},
+        errors=(404, 409),
+    )(view)
+
+
+for _name in TOKEN_ACTIONS:
+    _token_action(_name)
+
+
+@endpoint(
+    bp,
+    "/tokens/<int:token_id>/transfer",
+    "POST",
+    summary="Transfer to a service or a counter",
+    admits=("staff",),
+    body=s.TransferIn,
+    responses={200: s.TokenOut},
+    errors=(404, 409),
+)
+def transfer(token_id: int, body: s.TransferIn) -> Any:
+    token = operations.transfer(
+        current_session(), token_id, actor(), service_code=body.service, counter_id=body.counter
+    )
+    return queue_state.token_staff(token)
+
+
+@endpoint(
+    bp,
+    "/track/<code>",
+    "GET",
+    summary="What the citizen's page shows; nothing personal",
+    admits=PUBLIC,
+    responses={200: s.TrackOut},
+    errors=(404, 429),
+)
+def track(code: str) -> Any:
+    from queue_server.tracking import track_view
+
+    return track_view(current_session(), code, request.remote_addr or "?")
+
+
+@endpoint(
+    bp,
+    "/auth/login",
+    "POST",
+    summary="Staff login (browser session)",
+    admits=PUBLIC,
+    body=s.LoginIn,
+    responses={200: s.MeOut},
+    errors=(401, 429),
+    tag="auth",
+)
+def login(body: s.LoginIn) -> Any:
+    enforce(f"login:ip:{request.remote_addr}", 30, 60)
+    staff = authenticate_password(current_session(), body.username, body.password)
+    login_session(staff)
+    return me_body(staff_actor(staff))
+
+
+@endpoint(
+    bp,
+    "/auth/logout",
+    "POST",
+    summary="End the browser session",
+    admits=PUBLIC,
+    responses={200: s.MeOut},
+    tag="auth",
+    write=False,
+)
+def logout() -> Any:
+    from flask import session
+
+    session.clear()
+    return {
+        "kind": "anonymous",
+        "id": None,
+        "name": "",
+        "role": None,
+        "centre": None,
+        "device_kind": None,
+        "counter": None,
+        "csrf_token": None,
+    }
+
+
+@endpoint(
+    bp,
+    "/me",
+    "GET",
+    summary="Who is asking",
+    admits=("staff", "kiosk", "display"),
+    responses={200: s.MeOut},
+    tag="auth",
+)
+def me() -> Any:
+    return me_body(actor())
+
+
+def me_body(who: Any) -> dict[str, Any]:
+    from queue_server.models import Centre
+
+    centre = db.session.get(Centre, who.centre_id) if who.centre_id else None
+    counter = None
+    if who.kind == "staff":
+        held = db.session.scalar(select(Counter).where(Counter.staff_id == who.id))
+        counter = held.id if held else None
+    return {
+        "kind": who.kind,
+        "id": who.id,
+        "name": who.name,
+        "role": who.role.value if who.role else None,
+        "centre": centre.code if centre else None,
+        "device_kind": who.device_kind.value if who.device_kind else None,
+        "counter": counter,
+        "csrf_token": generate_csrf(),
+    }
+
+
+def require_kind(kind: DeviceKind) -> None:
+    who = actor()
+    if who.kind == "device" and who.device_kind != kind:
+        raise Forbidden(N_("This device may not do that."))
+
+
+def staff_by_id(staff_id: int) -> Staff:
+    staff = db.session.get(Staff, staff_id)
+    if staff is None:
+        raise ValidationFailed(N_("No such staff member."))
+    return staff

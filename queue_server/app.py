@@ -1,0 +1,118 @@
+"""The composition root: ``create_app`` builds and wires an application."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import get_locale
+
+from queue_server.config import load_config
+from queue_server.database import configure_engine
+from queue_server.extensions import babel, csrf, db, migrate, socketio
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build an application. ``config`` overrides defaults and ``KHIDMAT_*`` variables."""
+    config = dict(config or {})
+    instance = Path(
+        config.pop("INSTANCE_PATH", None)
+        or os.environ.get("KHIDMAT_INSTANCE_PATH")
+        or PROJECT_DIR / "instance"
+    ).resolve()
+    app = Flask("queue_server", instance_path=str(instance), root_path=str(PACKAGE_DIR))
+    app.config.update(load_config(instance, config))
+    app.config.setdefault("ASSETS_DIR", str(PROJECT_DIR / "node_modules"))
+    configure_logging(app)
+    configure_extensions(app)
+    configure_i18n(app)
+    configure_blueprints(app)
+    configure_errors(app)
+    configure_cli(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    csrf.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        message_queue=app.config.get("REDIS_URL") or None,
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def configure_i18n(app: Flask) -> None:
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PACKAGE_DIR / "translations")
+
+    def select_locale() -> str:
+        languages = app.config["LANGUAGES"]
+        wanted = request.args.get("lang") or request.cookies.get("lang")
+        if wanted and wanted in languages:
+            return str(wanted)
+        return str(request.accept_languages.best_match(languages) or app.config["DEFAULT_LANGUAGE"])
+
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.after_request
+    def remember_language(response):  # type: ignore[no-untyped-def]
+        wanted = request.args.get("lang")
+        if wanted in app.config["LANGUAGES"] and request.cookies.get("lang") != wanted:
+            response.set_cookie("lang", wanted, max_age=365 * 86400, samesite="Lax")
+        return response
+
+    @app.context_processor
+    def language_context() -> dict[str, Any]:
+        lang = str(get_locale() or "en")
+        return {"lang": lang, "dir": "rtl" if lang == "ur" else "ltr"}
+
+
+def configure_blueprints(app: Flask) -> None:
+    from queue_server import realtime
+    from queue_server.api import bp as api_bp
+    from queue_server.assets import bp as assets_bp
+    from queue_server.metrics import bp as metrics_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(assets_bp)
+    app.register_blueprint(metrics_bp)
+    csrf.exempt(api_bp)
+    realtime.init_app(app)
+    # The UI packages stand on the core; the core imports them only here.
+    for name in ("kiosk", "counters", "display", "tracking"):
+        try:
+            module = __import__(f"{name}.views", fromlist=["bp"])
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, f"{name}.views"):
+                raise
+            continue
+        app.register_blueprint(module.bp)
+
+
+def configure_errors(app: Flask) -> None:
+    from queue_server.http_errors import register
+
+    register(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from queue_server.cli import register
+
+    register(app)

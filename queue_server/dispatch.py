@@ -1,0 +1,80 @@
+"""The dispatch rule: which waiting token counter C calls next. Pure: plain values in,
+a decision out (DESIGN.md, "Dispatch rule").
+
+Candidates are the centre's waiting tokens of today whose service is in C's work profile,
+or that were transferred to C itself. The best is the maximum of, in order:
+
+1. transferred to C itself;
+2. a priority class (senior citizen, person with disability) over normal;
+3. waited seconds (from the original issue time) × the service's weight at C;
+4. the earlier issue time, then the lower id.
+
+No-starvation guard: once C has called ``max_priority_streak`` priority tokens in a row,
+priority is ignored for the next call if any normal token is eligible, so the
+longest-waiting normal citizen is taken. A streak limit of 0 disables the guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Candidate:
+    token_id: int
+    service_id: int
+    queued_at: datetime
+    is_priority: bool = False
+    target_counter_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CounterView:
+    counter_id: int
+    weights: Mapping[int, int]  # service id -> weight (1-9)
+    priority_streak: int = 0
+    max_priority_streak: int = 0
+
+
+def is_eligible(candidate: Candidate, counter: CounterView) -> bool:
+    if candidate.target_counter_id is not None:
+        return candidate.target_counter_id == counter.counter_id
+    return candidate.service_id in counter.weights
+
+
+def guard_active(candidates: list[Candidate], counter: CounterView) -> bool:
+    """True when the streak limit is reached and a normal token is eligible."""
+    return (
+        counter.max_priority_streak > 0
+        and counter.priority_streak >= counter.max_priority_streak
+        and any(not c.is_priority for c in candidates)
+    )
+
+
+def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> list[Candidate]:
+    """Every eligible candidate, best first."""
+    eligible = [c for c in candidates if is_eligible(c, counter)]
+    ignore_priority = guard_active(eligible, counter)
+
+    def key(c: Candidate) -> tuple[bool, bool, float, float, int]:
+        is_direct = c.target_counter_id == counter.counter_id
+        waited = max(0.0, (now - c.queued_at).total_seconds())
+        weight = counter.weights.get(c.service_id, 1)
+        priority = c.is_priority and not ignore_priority
+        return (is_direct, priority, waited * weight, -c.queued_at.timestamp(), -c.token_id)
+
+    return sorted(eligible, key=key, reverse=True)
+
+
+def choose(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> Candidate | None:
+    ranked = rank(candidates, counter, now)
+    return ranked[0] if ranked else None
+
+
+def next_streak(counter: CounterView, chosen: Candidate) -> int:
+    """The counter's priority streak after calling ``chosen``."""
+    if chosen.target_counter_id == counter.counter_id:
+        return counter.priority_streak
+    return counter.priority_streak + 1 if chosen.is_priority else 0

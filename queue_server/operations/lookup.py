@@ -1,0 +1,69 @@
+"""Loading what an operation acts on, with the checks every operation shares."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from queue_server.actors import Actor
+from queue_server.errors import N_, Conflict, Forbidden, NotFound
+from queue_server.models import Centre, Counter, CounterState, Role, Service, Token
+
+
+def centre_by_code(session: Session, code: str) -> Centre:
+    centre = session.scalar(select(Centre).where(Centre.code == code))
+    if centre is None:
+        raise NotFound(N_("No centre %(code)s."), code=code[:40])
+    return centre
+
+
+def centre_for(session: Session, actor: Actor, code: str) -> Centre:
+    centre = centre_by_code(session, code)
+    if not actor.may_act_in(centre.id):
+        raise Forbidden(N_("You may not act for this centre."))
+    return centre
+
+
+def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
+    token = session.scalar(select(Token).where(Token.id == token_id).with_for_update())
+    if token is None:
+        raise NotFound(N_("No token %(id)s."), id=token_id)
+    if not actor.may_act_in(token.centre_id):
+        raise Forbidden(N_("You may not act for this centre."))
+    return token
+
+
+def counter_for_update(session: Session, counter_id: int, actor: Actor) -> Counter:
+    counter = session.scalar(select(Counter).where(Counter.id == counter_id).with_for_update())
+    if counter is None:
+        raise NotFound(N_("No counter %(id)s."), id=counter_id)
+    if not actor.may_act_in(counter.centre_id):
+        raise Forbidden(N_("You may not act for this centre."))
+    return counter
+
+
+def require_holder(counter: Counter, actor: Actor) -> None:
+    """A clerk acts only at the counter they hold; managers may act at any of their centre."""
+    if actor.is_manager:
+        return
+    if actor.kind != "staff" or actor.role != Role.CLERK:
+        raise Forbidden(N_("Only staff may act at a counter."))
+    if counter.staff_id != actor.id:
+        raise Forbidden(N_("Counter %(number)s is not yours: open it first."), number=counter.number)
+
+
+def require_open(counter: Counter) -> None:
+    if counter.state != CounterState.OPEN:
+        raise Conflict(
+            N_("Counter %(number)s is %(state)s."),
+            code="counter_not_open",
+            number=counter.number,
+            state=counter.state.value,
+        )
+
+
+def service_by_code(session: Session, centre: Centre, code: str) -> Service:
+    service = session.scalar(select(Service).where(Service.centre_id == centre.id, Service.code == code))
+    if service is None:
+        raise NotFound(N_("No service %(code)s at this centre."), code=code[:40])
+    return service

@@ -1,0 +1,468 @@
+"""Operations on tokens: issue, call, and every step of the life cycle after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from queue_server import dispatch, queue_state
+from queue_server.actors import Actor
+from queue_server.audit import append_event
+from queue_server.clock import local_day, utcnow
+from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from queue_server.lifecycle import Action, next_state
+from queue_server.models import Centre, Counter, Device, Priority, Service, Token, TokenState
+from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.operations import announce
+from queue_server.operations.lookup import (
+    counter_for_update,
+    require_holder,
+    require_open,
+    service_by_code,
+    token_for_update,
+)
+from queue_server.operations.numbering import format_number, new_public_code, next_value
+from queue_server.operations.requests import require_closable
+
+MAX_CALL_ATTEMPTS = 25
+OUTCOMES = ("served", "referred", "documents_missing", "not_eligible", "other")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: Token
+    ahead: int
+    eta_minutes: int | None
+    is_replay: bool = False  # the same idempotency key was seen: nothing new was issued
+
+
+def issue_token(
+    session: Session,
+    centre: Centre,
+    service_code: str,
+    actor: Actor,
+    *,
+    priority: Priority = Priority.NORMAL,
+    device: Device | None = None,
+    idempotency_key: str | None = None,
+) -> IssuedToken:
+    """Issue the next token of a service. Refuses an unknown or inactive service, a service of
+    another centre, and an actor of another centre. A repeated idempotency key from the same
+    device returns the token already issued for it."""
+    if not actor.may_act_in(centre.id):
+        raise Forbidden(N_("You may not act for this centre."))
+    if device is not None and idempotency_key:
+        existing = session.scalar(
+            select(Token).where(Token.device_id == device.id, Token.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            ahead = queue_state.tokens_ahead(session, existing)
+            return IssuedToken(existing, ahead, existing.eta_minutes, is_replay=True)
+    service = service_by_code(session, centre, service_code)
+    if not service.is_active:
+        raise Conflict(N_("This service is not available now."), code="service_inactive")
+
+    now = utcnow()
+    day = local_day(centre.tz, now)
+    ahead = queue_state.ahead_of_new(session, centre, service.id, priority, day)
+    eta = queue_state.eta_for(session, centre, service.id, ahead)
+    seq = next_value(session, centre.id, f"service:{service.id}", day)
+    token = Token(
+        centre_id=centre.id,
+        service_id=service.id,
+        origin_service_id=service.id,
+        business_day=day,
+        seq=seq,
+        number=format_number(service.prefix, seq),
+        public_code=new_public_code(),
+        priority=priority,
+        state=TokenState.WAITING,
+        issued_at=now,
+        queued_at=now,
+        device_id=device.id if device else None,
+        idempotency_key=idempotency_key if device else None,
+        eta_minutes=eta,
+        ahead_at_issue=ahead,
+    )
+    session.add(token)
+    session.flush()
+    append_event(
+        session,
+        centre.id,
+        "token_issued",
+        actor,
+        token_id=token.id,
+        service_id=service.id,
+        at=now,
+        data={"number": token.number, "priority": priority.value, "ahead": ahead, "eta": eta},
+    )
+    announce.queue_changed(session, centre)
+    return IssuedToken(token, ahead, eta)
+
+
+def _candidates(
+    session: Session, counter: Counter, service_ids: list[int], day: date
+) -> list[dispatch.Candidate]:
+    """The head of each (service, priority, target) group: the only tokens that can win.
+    Within one group the dispatch key orders by issue time then id, as the window does."""
+    eligible = (Token.target_counter_id == counter.id) | (
+        Token.target_counter_id.is_(None) & Token.service_id.in_(service_ids)
+    )
+    position = (
+        func.row_number()
+        .over(
+            partition_by=(Token.service_id, Token.priority, Token.target_counter_id),
+            order_by=(Token.queued_at, Token.id),
+        )
+        .label("position")
+    )
+    heads = (
+        select(
+            Token.id,
+            Token.service_id,
+            Token.queued_at,
+            Token.priority,
+            Token.target_counter_id,
+            position,
+        )
+        .where(
+            Token.centre_id == counter.centre_id,
+            Token.state == TokenState.WAITING,
+            Token.business_day == day,
+            eligible,
+        )
+        .subquery()
+    )
+    rows = session.execute(select(heads).where(heads.c.position == 1)).all()
+    return [
+        dispatch.Candidate(
+            token_id=r.id,
+            service_id=r.service_id,
+            queued_at=r.queued_at,
+            is_priority=r.priority != Priority.NORMAL,
+            target_counter_id=r.target_counter_id,
+        )
+        for r in rows
+    ]
+
+
+def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> bool:
+    """Move one token from waiting to called at this counter, if it is still waiting.
+    On PostgreSQL a row another counter is taking right now is skipped, not waited for."""
+    target = select(Token.id).where(Token.id == token_id, Token.state == TokenState.WAITING)
+    if session.get_bind().dialect.name == "postgresql":
+        target = target.with_for_update(skip_locked=True)
+    taken = session.execute(
+        update(Token)
+        .where(Token.id == target.scalar_subquery(), Token.state == TokenState.WAITING)
+        .values(
+            state=TokenState.CALLED,
+            counter_id=counter.id,
+            target_counter_id=None,
+            called_at=now,
+            first_called_at=func.coalesce(Token.first_called_at, now),
+        )
+        .returning(Token.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return taken is not None
+
+
+def _busy_with(session: Session, counter: Counter) -> Token | None:
+    return session.scalar(
+        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
+    )
+
+
+def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
+    """Call the next token at a counter by the dispatch rule, or None when nobody waits.
+
+    The choice and the state change are one atomic step: the token moves only if it is
+    still waiting, otherwise the next best is tried. Refuses a counter that is not open,
+    not held by the caller, or still busy with a called or serving token."""
+    counter = counter_for_update(session, counter_id, actor)
+    require_holder(counter, actor)
+    require_open(counter)
+    busy = _busy_with(session, counter)
+    if busy is not None:
+        raise Conflict(
+            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
+            code="counter_busy",
+            counter=counter.number,
+            number=busy.number,
+        )
+    centre = counter.centre
+    weights = {e.service_id: e.weight for e in counter.profile}
+    view = dispatch.CounterView(
+        counter_id=counter.id,
+        weights=weights,
+        priority_streak=counter.priority_streak,
+        max_priority_streak=centre.max_priority_streak,
+    )
+    now = utcnow()
+    day = local_day(centre.tz, now)
+    for _ in range(MAX_CALL_ATTEMPTS):
+        ranked = dispatch.rank(_candidates(session, counter, list(weights), day), view, now)
+        if not ranked:
+            return None
+        for candidate in ranked:
+            if _take(session, candidate.token_id, counter, now):
+                counter.priority_streak = dispatch.next_streak(view, candidate)
+                token = session.get(Token, candidate.token_id, populate_existing=True)
+                assert token is not None
+                append_event(
+                    session,
+                    centre.id,
+                    "token_called",
+                    actor,
+                    token_id=token.id,
+                    counter_id=counter.id,
+                    service_id=token.service_id,
+                    at=now,
+                    data={"number": token.number, "direct": candidate.target_counter_id is not None},
+                )
+                _announce_call(session, token, counter, "call")
+                return token
+    raise Conflict(N_("The queue is very busy: please try again."), code="busy")
+
+
+def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor, reason: str) -> Token:
+    """Call one chosen waiting token out of order. Audited with the reason given."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(N_("Give a reason for calling a token out of order."))
+    counter = counter_for_update(session, counter_id, actor)
+    require_holder(counter, actor)
+    require_open(counter)
+    busy = _busy_with(session, counter)
+    if busy is not None:
+        raise Conflict(
+            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
+            code="counter_busy",
+            counter=counter.number,
+            number=busy.number,
+        )
+    token = token_for_update(session, token_id, actor)
+    if token.centre_id != counter.centre_id:
+        raise NotFound(N_("No token %(id)s."), id=token_id)
+    next_state(Action.CALL, token.state)
+    now = utcnow()
+    if not _take(session, token.id, counter, now):
+        raise Conflict(N_("That token was just taken by another counter."), code="taken")
+    session.refresh(token)
+    append_event(
+        session,
+        token.centre_id,
+        "token_called_specific",
+        actor,
+        token_id=token.id,
+        counter_id=counter.id,
+        service_id=token.service_id,
+        at=now,
+        data={"number": token.number, "reason": reason[:200]},
+    )
+    _announce_call(session, token, counter, "call")
+    return token
+
+
+def _announce_call(session: Session, token: Token, counter: Counter, kind: str) -> None:
+    announce.token_called(session, token, kind)
+    announce.queue_changed(session, counter.centre)
+    announce.counter_changed(session, counter)
+
+
+def _at_counter(session: Session, token_id: int, actor: Actor, action: Action) -> tuple[Token, Counter]:
+    """Load a token for an action taken at its counter, refusing what the state forbids."""
+    token = token_for_update(session, token_id, actor)
+    next_state(action, token.state)
+    if token.counter_id is None:
+        raise Conflict(N_("Token %(number)s is not at a counter."), number=token.number)
+    counter = counter_for_update(session, token.counter_id, actor)
+    require_holder(counter, actor)
+    return token, counter
+
+
+def _record(session: Session, token: Token, actor: Actor, kind: str, **data: object) -> None:
+    append_event(
+        session,
+        token.centre_id,
+        kind,
+        actor,
+        token_id=token.id,
+        counter_id=token.counter_id,
+        service_id=token.service_id,
+        data={"number": token.number, **data},
+    )
+
+
+def recall(session: Session, token_id: int, actor: Actor) -> Token:
+    """Call a called token again. Refused past the centre's recall limit: mark no-show then."""
+    token, counter = _at_counter(session, token_id, actor, Action.RECALL)
+    limit = counter.centre.max_recalls
+    if token.recall_count >= limit:
+        raise Conflict(
+            N_("%(number)s was recalled %(count)s times already: mark it as no-show."),
+            code="recall_limit",
+            number=token.number,
+            count=token.recall_count,
+        )
+    token.recall_count += 1
+    token.called_at = utcnow()
+    session.flush()
+    _record(session, token, actor, "token_recalled", recalls=token.recall_count)
+    announce.token_called(session, token, "recall")
+    return token
+
+
+def no_show(session: Session, token_id: int, actor: Actor) -> Token:
+    token, counter = _at_counter(session, token_id, actor, Action.NO_SHOW)
+    token.state = next_state(Action.NO_SHOW, token.state)
+    token.finished_at = utcnow()
+    session.flush()
+    _record(session, token, actor, "token_no_show")
+    announce.token_changed(session, token)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def requeue(session: Session, token_id: int, actor: Actor) -> Token:
+    """A no-show citizen came back: waiting again, keeping the original issue time."""
+    if actor.kind != "staff":
+        raise Forbidden(N_("Only staff may requeue a token."))
+    token = token_for_update(session, token_id, actor)
+    token.state = next_state(Action.REQUEUE, token.state)
+    if token.business_day != local_day(token.centre.tz):
+        raise Conflict(N_("Token %(number)s is from another day."), number=token.number)
+    token.counter_id = None
+    token.recall_count = 0
+    token.finished_at = None
+    session.flush()
+    _record(session, token, actor, "token_requeued")
+    announce.token_changed(session, token)
+    announce.queue_changed(session, token.centre)
+    return token
+
+
+def start(session: Session, token_id: int, actor: Actor) -> Token:
+    token, counter = _at_counter(session, token_id, actor, Action.START)
+    token.state = next_state(Action.START, token.state)
+    token.started_at = utcnow()
+    session.flush()
+    _record(session, token, actor, "token_started")
+    announce.token_changed(session, token)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def park(session: Session, token_id: int, actor: Actor) -> Token:
+    """Set a serving token aside at this counter (e.g. waiting for a document), freeing
+    the counter to call the next citizen."""
+    token, counter = _at_counter(session, token_id, actor, Action.PARK)
+    token.state = next_state(Action.PARK, token.state)
+    session.flush()
+    _record(session, token, actor, "token_parked")
+    announce.token_changed(session, token)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def unpark(session: Session, token_id: int, actor: Actor) -> Token:
+    token, counter = _at_counter(session, token_id, actor, Action.UNPARK)
+    busy = _busy_with(session, counter)
+    if busy is not None:
+        raise Conflict(
+            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
+            code="counter_busy",
+            counter=counter.number,
+            number=busy.number,
+        )
+    token.state = next_state(Action.UNPARK, token.state)
+    session.flush()
+    _record(session, token, actor, "token_unparked")
+    announce.token_changed(session, token)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def complete(session: Session, token_id: int, actor: Actor, outcome: str = "served") -> Token:
+    if outcome not in OUTCOMES:
+        raise ValidationFailed(N_("Unknown outcome %(outcome)s."), outcome=str(outcome)[:32])
+    token, counter = _at_counter(session, token_id, actor, Action.COMPLETE)
+    require_closable(session, token)
+    token.state = next_state(Action.COMPLETE, token.state)
+    token.finished_at = utcnow()
+    token.outcome = outcome
+    session.flush()
+    _record(session, token, actor, "token_completed", outcome=outcome)
+    announce.token_changed(session, token)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def transfer(
+    session: Session,
+    token_id: int,
+    actor: Actor,
+    *,
+    service_code: str | None = None,
+    counter_id: int | None = None,
+) -> Token:
+    """Send a serving token back to waiting, in another service or at one counter, keeping
+    its original issue time so the citizen does not lose their place."""
+    if (service_code is None) == (counter_id is None):
+        raise ValidationFailed(N_("Transfer to either a service or a counter."))
+    token, counter = _at_counter(session, token_id, actor, Action.TRANSFER)
+    data: dict[str, object] = {"from_counter": counter.number}
+    if service_code is not None:
+        service = service_by_code(session, token.centre, service_code)
+        if not service.is_active:
+            raise Conflict(N_("This service is not available now."), code="service_inactive")
+        data.update(from_service=token.service.code, to_service=service.code)
+        token.service_id = service.id
+        token.service = service
+        token.target_counter_id = None
+    else:
+        target = session.get(Counter, counter_id)
+        if target is None or target.centre_id != token.centre_id:
+            raise NotFound(N_("No counter %(id)s."), id=counter_id)
+        if target.id == counter.id:
+            raise Conflict(N_("The token is already at this counter."), code="same_counter")
+        data.update(to_counter=target.number)
+        token.target_counter_id = target.id
+    token.state = next_state(Action.TRANSFER, token.state)
+    token.counter_id = None
+    token.called_at = None
+    token.started_at = None
+    token.recall_count = 0
+    token.transfer_count += 1
+    session.flush()
+    _record(session, token, actor, "token_transferred", **data)
+    announce.token_changed(session, token)
+    announce.queue_changed(session, token.centre)
+    announce.counter_changed(session, counter)
+    return token
+
+
+def cancel(session: Session, token_id: int, actor: Actor, reason: str = "") -> Token:
+    if actor.kind != "staff":
+        raise Forbidden(N_("Only staff may cancel a token."))
+    token = token_for_update(session, token_id, actor)
+    previous_counter = token.counter
+    token.state = next_state(Action.CANCEL, token.state)
+    if previous_counter is not None:
+        require_holder(previous_counter, actor)
+    token.finished_at = utcnow()
+    session.flush()
+    _record(session, token, actor, "token_cancelled", reason=reason[:200])
+    announce.token_changed(session, token)
+    announce.queue_changed(session, token.centre)
+    if previous_counter is not None:
+        announce.counter_changed(session, previous_counter)
+    return token
+
+
+def token_of_centre(session: Session, service: Service, number: str) -> Token | None:
+    return session.scalar(select(Token).where(Token.service_id == service.id, Token.number == number))

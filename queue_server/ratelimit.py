@@ -1,0 +1,58 @@
+"""Fixed-window rate limits, shared across processes through Redis when it is configured."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import current_app
+
+from queue_server.errors import N_, RateLimited
+
+_lock = threading.Lock()
+_windows: dict[str, tuple[int, float]] = {}
+_redis_clients: dict[str, object] = {}
+
+
+def _redis(url: str):  # type: ignore[no-untyped-def]
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        _redis_clients[url] = client
+    return client
+
+
+def hit(key: str, limit: int, window_seconds: int) -> bool:
+    """Count one hit for ``key``; False when the limit for the current window is passed."""
+    url = current_app.config.get("REDIS_URL")
+    if url:
+        bucket = f"khidmat:rl:{key}:{int(time.time() // window_seconds)}"
+        client = _redis(url)
+        pipe = client.pipeline()
+        pipe.incr(bucket)
+        pipe.expire(bucket, window_seconds + 1)
+        count, _ = pipe.execute()
+        return int(count) <= limit
+    now = time.monotonic()
+    with _lock:
+        count, started = _windows.get(key, (0, now))
+        if now - started >= window_seconds:
+            count, started = 0, now
+        count += 1
+        _windows[key] = (count, started)
+        if len(_windows) > 50_000:  # forget old windows rather than grow without bound
+            for k in [k for k, (_, s) in _windows.items() if now - s >= window_seconds]:
+                _windows.pop(k, None)
+        return count <= limit
+
+
+def enforce(key: str, limit: int, window_seconds: int) -> None:
+    if not hit(key, limit, window_seconds):
+        raise RateLimited(N_("Too many requests: wait a moment and try again."))
+
+
+def reset() -> None:
+    with _lock:
+        _windows.clear()

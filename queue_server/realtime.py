@@ -1,0 +1,270 @@
+"""The realtime hub (Flask-SocketIO).
+
+Screens connect websocket-only, authenticate (a device or staff key in the Socket.IO
+``auth`` payload, or the browser session), then ``join`` a screen: they are put in that
+screen's rooms and receive a ``snapshot`` at once, and on every later join (a reconnect),
+so a missed event never leaves a screen wrong. Operations publish after commit through
+``queue_server.publish``; this module is the sink that emits to the rooms. Counters can
+also call and act on tokens over the socket: the same operations, in their own unit of
+work (Flask's request hooks do not run for socket events).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request, session
+from flask_socketio import disconnect, join_room, leave_room
+from flask_socketio import rooms as client_rooms
+from sqlalchemy.orm import Session
+
+from queue_server import operations, queue_state
+from queue_server import rooms as room
+from queue_server.actors import Actor
+from queue_server.auth import admits, device_actor, key_hash, staff_actor
+from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, ValidationFailed
+from queue_server.extensions import db, socketio
+from queue_server.http_errors import translate
+from queue_server.models import Counter, Device, Staff
+from queue_server.operations.lookup import centre_for
+from queue_server.publish import Message, add_sink
+from queue_server.unit_of_work import current_session, run_in_transaction
+
+log = logging.getLogger(__name__)
+
+# sid -> the actor that authenticated on connect (None for an anonymous tracking page)
+_actors: dict[str, Actor | None] = {}
+_actors_lock = threading.Lock()
+
+JoinHandler = Callable[[Session, Actor | None, dict[str, Any]], tuple[list[str], dict[str, Any]]]
+SCREENS: dict[str, JoinHandler] = {}
+
+
+def screen(name: str) -> Callable[[JoinHandler], JoinHandler]:
+    """Register what joining a screen means: the rooms and the snapshot."""
+
+    def decorate(handler: JoinHandler) -> JoinHandler:
+        SCREENS[name] = handler
+        return handler
+
+    return decorate
+
+
+def emit_message(message: Message) -> None:
+    if message.rooms:
+        socketio.emit(message.event, message.payload, to=list(message.rooms))
+
+
+def connected_count() -> int:
+    with _actors_lock:
+        return len(_actors)
+
+
+def init_app(app: Flask) -> None:
+    add_sink(emit_message)
+    if not app.extensions.get("khidmat_screens_loaded"):
+        app.extensions["khidmat_screens_loaded"] = True
+
+
+def _authenticate(auth: Any) -> Actor | None:
+    key = auth.get("key") if isinstance(auth, dict) else None
+    if key:
+        from queue_server.models import StaffApiKey
+
+        digest = key_hash(str(key))
+        api_key = db.session.query(StaffApiKey).filter_by(key_hash=digest, revoked_at=None).first()
+        if api_key is not None and api_key.staff.is_active:
+            return staff_actor(api_key.staff)
+        device = db.session.query(Device).filter_by(key_hash=digest, is_active=True).first()
+        if device is not None:
+            return device_actor(device)
+        raise NotAuthenticated(N_("Unknown or revoked key."), code="bad_key")
+    staff_id = session.get("staff_id")
+    if staff_id is not None:
+        staff = db.session.get(Staff, staff_id)
+        if staff is not None and staff.is_active and session.get("auth_epoch") == staff.password_hash[-12:]:
+            return staff_actor(staff)
+    device_id = session.get("device_id")
+    if device_id is not None:
+        device = db.session.get(Device, device_id)
+        if device is not None and device.is_active and session.get("device_key") == device.key_hash:
+            return device_actor(device)
+    return None
+
+
+@socketio.on("connect")
+def on_connect(auth: Any = None) -> bool:
+    try:
+        actor = _authenticate(auth)
+    except DomainError:
+        db.session.rollback()
+        return False
+    finally:
+        db.session.remove()
+    with _actors_lock:
+        _actors[request.sid] = actor  # type: ignore[attr-defined]
+    from queue_server.metrics import CONNECTED_SOCKETS
+
+    CONNECTED_SOCKETS.set(connected_count())
+    return True
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_args: Any) -> None:
+    with _actors_lock:
+        _actors.pop(request.sid, None)  # type: ignore[attr-defined]
+    from queue_server.metrics import CONNECTED_SOCKETS
+
+    CONNECTED_SOCKETS.set(connected_count())
+
+
+def _error(exc: DomainError) -> dict[str, Any]:
+    return {"ok": False, "error": exc.code, "message": translate(exc), **exc.extra()}
+
+
+def _actor() -> Actor | None:
+    with _actors_lock:
+        return _actors.get(request.sid)  # type: ignore[attr-defined]
+
+
+def _require(actor: Actor | None, *kinds: str) -> Actor:
+    if actor is None:
+        raise NotAuthenticated(N_("Log in or give a key."))
+    if not admits(actor, kinds):
+        raise Forbidden(N_("You are not allowed to do this."))
+    return actor
+
+
+@socketio.on("join")
+def on_join(data: Any = None) -> dict[str, Any]:
+    """Join a screen: {"screen": "display"|"kiosk"|"counter"|"dashboard"|"track", ...}."""
+    try:
+        if not isinstance(data, dict) or data.get("screen") not in SCREENS:
+            raise ValidationFailed(N_("Unknown screen."))
+        handler = SCREENS[data["screen"]]
+        targets, snapshot = handler(current_session(), _actor(), data)
+        db.session.rollback()
+    except DomainError as exc:
+        db.session.rollback()
+        return _error(exc)
+    finally:
+        db.session.remove()
+    for current in client_rooms():
+        if current != request.sid:  # type: ignore[attr-defined]
+            leave_room(current)
+    for target in targets:
+        join_room(target)
+    socketio.emit("snapshot", snapshot, to=request.sid)  # type: ignore[attr-defined]
+    return {"ok": True, "rooms": len(targets)}
+
+
+def _centre_screen(data: dict[str, Any], actor: Actor | None, *kinds: str):  # type: ignore[no-untyped-def]
+    who = _require(actor, *kinds)
+    code = data.get("centre")
+    if not isinstance(code, str):
+        raise ValidationFailed(N_("Say which centre."))
+    return centre_for(current_session(), who, code)
+
+
+@screen("display")
+def join_display(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    centre = _centre_screen(data, actor, "display", "staff")
+    return [room.display(centre.id)], queue_state.centre_snapshot(s, centre)
+
+
+@screen("kiosk")
+def join_kiosk(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    centre = _centre_screen(data, actor, "kiosk", "staff")
+    return [room.display(centre.id)], queue_state.centre_snapshot(s, centre)
+
+
+@screen("dashboard")
+def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    centre = _centre_screen(data, actor, "manager")
+    return [room.dashboard(centre.id)], queue_state.centre_snapshot(s, centre)
+
+
+@screen("counter")
+def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    who = _require(actor, "staff")
+    counter = s.get(Counter, data.get("counter")) if isinstance(data.get("counter"), int) else None
+    if counter is None or not who.may_act_in(counter.centre_id):
+        raise Forbidden(N_("You may not watch this counter."))
+    if counter.staff_id != who.id and not who.is_manager:
+        raise Forbidden(N_("Counter %(number)s is not yours."), number=counter.number)
+    snapshot = queue_state.centre_snapshot(s, counter.centre)
+    snapshot["counter_id"] = counter.id
+    return [room.counters(counter.centre_id), room.counter(counter.id)], snapshot
+
+
+@screen("track")
+def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    from queue_server.tracking import track_view
+
+    code = data.get("code")
+    if not isinstance(code, str):
+        raise ValidationFailed(N_("Say which token."))
+    return [room.token(code)], track_view(s, code, request.remote_addr or "?")
+
+
+@socketio.on("call_next")
+def on_call_next(data: Any = None) -> dict[str, Any]:
+    """A counter calls the next token over the socket: {"counter": id}."""
+    try:
+        who = _require(_actor(), "clerk", "manager")
+        counter_id = data.get("counter") if isinstance(data, dict) else None
+        if not isinstance(counter_id, int):
+            raise ValidationFailed(N_("Say which counter."))
+
+        def work(s: Session) -> dict[str, Any] | None:
+            token = operations.call_next(s, counter_id, who)
+            return queue_state.token_staff(token) if token else None
+
+        return {"ok": True, "token": run_in_transaction(work)}
+    except DomainError as exc:
+        return _error(exc)
+    finally:
+        db.session.remove()
+
+
+TOKEN_ACTIONS = {
+    "recall": operations.recall,
+    "no-show": operations.no_show,
+    "start": operations.start,
+    "park": operations.park,
+    "unpark": operations.unpark,
+    "complete": operations.complete,
+    "cancel": operations.cancel,
+    "requeue": operations.requeue,
+}
+
+
+@socketio.on("token_action")
+def on_token_action(data: Any = None) -> dict[str, Any]:
+    """{"token": id, "action": "recall"|...; "outcome" for complete}."""
+    try:
+        who = _require(_actor(), "staff")
+        if not isinstance(data, dict) or not isinstance(data.get("token"), int):
+            raise ValidationFailed(N_("Say which token."))
+        action = TOKEN_ACTIONS.get(str(data.get("action")))
+        if action is None:
+            raise ValidationFailed(N_("Unknown action."))
+        kwargs: dict[str, Any] = {}
+        if data.get("action") == "complete" and data.get("outcome"):
+            kwargs["outcome"] = str(data["outcome"])
+
+        def work(s: Session) -> dict[str, Any]:
+            return queue_state.token_staff(action(s, data["token"], who, **kwargs))
+
+        return {"ok": True, "token": run_in_transaction(work)}
+    except DomainError as exc:
+        return _error(exc)
+    finally:
+        db.session.remove()
+
+
+def kick(sid: str) -> None:
+    disconnect(sid)

@@ -1,0 +1,30 @@
+"""Socket.IO room names (DESIGN.md, "Realtime and serving")."""
+
+from __future__ import annotations
+
+
+def display(centre_id: int) -> str:
+    return f"centre:{centre_id}:display"
+
+
+def counters(centre_id: int) -> str:
+    return f"centre:{centre_id}:counters"
+
+
+def dashboard(centre_id: int) -> str:
+    return f"centre:{centre_id}:dashboard"
+
+
+def counter(counter_id: int) -> str:
+    return f"counter:{counter_id}"
+
+
+def token(public_code: str) -> str:
+    return f"token:{public_code}"
+
+
+PROVINCE = "province:dashboard"
+
+
+def centre_rooms(centre_id: int) -> tuple[str, ...]:
+    return (display(centre_id), counters(centre_id), dashboard(centre_id))

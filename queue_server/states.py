@@ -1,0 +1,60 @@
+"""States and kinds, stored by value. Pure: no Flask, no database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TokenState(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    PARKED = "parked"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"  # left open at the end of the day
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    SENIOR = "senior"
+    DISABLED = "disabled"
+
+
+class CounterState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    PAUSED = "paused"
+
+
+class Role(StrEnum):
+    CLERK = "clerk"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class DeviceKind(StrEnum):
+    KIOSK = "kiosk"
+    DISPLAY = "display"
+
+
+class Turnaround(StrEnum):
+    ON_THE_SPOT = "on_the_spot"
+    SAME_DAY = "same_day"
+    DAYS = "days"
+
+
+class RequestState(StrEnum):
+    OPEN = "open"
+    IN_PROCESS = "in_process"
+    READY = "ready"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class PrintState(StrEnum):
+    NOT_PRINTED = "not_printed"  # no printer, or issued through the API
+    PRINTED = "printed"
+    FAILED = "failed"

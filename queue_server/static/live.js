@@ -1,0 +1,71 @@
+/* The one shared realtime client every screen uses.
+ * Connects websocket-only, authenticates (a device key or the browser session cookie),
+ * joins a screen, applies `snapshot` and then the events, shows when the link is down,
+ * and reconnects with backoff; every (re)join brings a fresh snapshot. */
+(function () {
+  "use strict";
+  function live(options) {
+    var handlers = options.on || {};
+    var status = document.getElementById("link-status");
+    var socket = io({
+      transports: ["websocket"],
+      auth: options.key ? { key: options.key } : {},
+      reconnection: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 8000,
+      randomizationFactor: 0.5,
+      timeout: 8000,
+    });
+    var state = { connected: false, joined: false };
+    function setDown(down) {
+      state.connected = !down;
+      document.documentElement.dataset.link = down ? "down" : "up";
+      if (status) status.hidden = !down;
+      if (handlers.link) handlers.link(!down);
+    }
+    function join() {
+      socket.emit("join", options.join, function (reply) {
+        state.joined = !!(reply && reply.ok);
+        if (!state.joined && handlers.refused) handlers.refused(reply || {});
+      });
+    }
+    socket.on("connect", function () { setDown(false); join(); });
+    socket.on("disconnect", function () { setDown(true); });
+    socket.on("connect_error", function () { setDown(true); });
+    socket.on("refresh", join);
+    ["snapshot", "token_called", "token_changed", "queue_changed", "counter_changed", "alert"].forEach(function (name) {
+      socket.on(name, function (payload) { if (handlers[name]) handlers[name](payload); });
+    });
+    // A safety net for events published where no server could relay them (e.g. a CLI
+    // command on a one-process install): redraw from a fresh snapshot now and then.
+    setInterval(function () { if (state.connected) join(); }, options.resyncMs || 60000);
+    setDown(true);
+    return {
+      socket: socket,
+      state: state,
+      emit: function (name, data) {
+        return new Promise(function (resolve) { socket.timeout(8000).emit(name, data, function (err, reply) {
+          resolve(err ? { ok: false, error: "timeout", message: options.timeoutMessage || "No answer from the server." } : reply);
+        }); });
+      },
+    };
+  }
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+  /* fetch() for the JSON API with the CSRF header and JSON errors. */
+  function api(method, url, body, key) {
+    var headers = { "Accept": "application/json", "X-CSRFToken": csrfToken() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers["Authorization"] = "Bearer " + key;
+    return fetch(url, { method: method, headers: headers, credentials: "same-origin",
+                        body: body === undefined ? undefined : JSON.stringify(body) })
+      .then(function (r) {
+        if (r.status === 204) return { ok: true, status: 204, data: null };
+        return r.json().then(function (d) { return { ok: r.ok, status: r.status, data: d }; },
+                             function () { return { ok: false, status: r.status, data: { error: "bad_response", message: "" } }; });
+      }, function () { return { ok: false, status: 0, data: { error: "offline", message: "" } }; });
+  }
+  window.Khidmat = { live: live, api: api, csrfToken: csrfToken };
+})();

@@ -1,0 +1,207 @@
+"""Suite-wide fixtures.
+
+Every test gets a fresh database built by the real migrations: SQLite (a copy of a
+migrated template file) by default; PostgreSQL when KHIDMAT_TEST_DATABASE_URL points at
+one (migrated once per run, truncated before each test). Redis tests use
+KHIDMAT_TEST_REDIS_URL. A real printer is impossible everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from queue_server.actors import Actor
+from queue_server.app import create_app
+from queue_server.auth import staff_actor
+from queue_server.extensions import db as _db
+from queue_server.models import Centre, Counter, Service, Staff
+from queue_server.seed import SeedResult, seed_demo
+from tests.fakes.escpos_printer import forbid_real_printers
+
+PG_URL = os.environ.get("KHIDMAT_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("KHIDMAT_TEST_REDIS_URL", "")
+
+
+def pytest_report_header() -> list[str]:
+    return [
+        f"database: {'PostgreSQL ' + PG_URL.split('@')[-1] if PG_URL else 'SQLite'}",
+        f"redis: {REDIS_URL or 'not configured'}",
+    ]
+
+
+def _migrate(url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "migrate", "INSTANCE_PATH": instance, "TESTING": True}
+    )
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: a template SQLite file, or the PostgreSQL test database."""
+    instance = tmp_path_factory.mktemp("instance-template")
+    if PG_URL:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        _migrate(PG_URL, instance)
+        return PG_URL
+    path = instance / "template.sqlite3"
+    _migrate(f"sqlite:///{path}", instance)
+    return str(path)
+
+
+def fresh_database_url(template: str, tmp_path: Path) -> str:
+    if PG_URL:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            tables = (
+                conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return PG_URL
+    path = tmp_path / "test.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> str:
+    return fresh_database_url(database_template, tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id still, with test-sized cost: the seed hashes ten passwords per test."""
+    from argon2 import PasswordHasher
+
+    from queue_server import auth
+
+    original = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    auth._hasher = original
+
+
+@pytest.fixture(autouse=True)
+def _no_real_printers(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_real_printers(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    from queue_server import ratelimit
+
+    ratelimit.reset()
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "INSTANCE_PATH": tmp_path / "instance",
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": True,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Session:
+    return _db.session  # type: ignore[return-value]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def demo(app: Flask, session: Session) -> SeedResult:
+    """The seeded demo centre, committed; its secrets in the result."""
+    result = seed_demo(session)
+    session.commit()
+    return result
+
+
+@pytest.fixture
+def keys(demo: SeedResult) -> dict[str, str]:
+    """username or device kind -> key."""
+    out = {p["username"]: p["api_key"] for p in demo.staff}
+    out.update({d["kind"]: d["key"] for d in demo.devices})
+    return out
+
+
+@pytest.fixture
+def passwords(demo: SeedResult) -> dict[str, str]:
+    return {p["username"]: p["password"] for p in demo.staff}
+
+
+@pytest.fixture
+def centre(demo: SeedResult, session: Session) -> Centre:
+    return session.query(Centre).filter_by(code="demo").one()
+
+
+@pytest.fixture
+def actor_of(session: Session, demo: SeedResult) -> Callable[[str], Actor]:
+    def get(username: str) -> Actor:
+        return staff_actor(session.query(Staff).filter_by(username=username).one())
+
+    return get
+
+
+@pytest.fixture
+def counter_no(session: Session, centre: Centre) -> Callable[[int], Counter]:
+    def get(number: int) -> Counter:
+        return session.query(Counter).filter_by(centre_id=centre.id, number=number).one()
+
+    return get
+
+
+@pytest.fixture
+def service_code(session: Session, centre: Centre) -> Callable[[str], Service]:
+    def get(code: str) -> Service:
+        return session.query(Service).filter_by(centre_id=centre.id, code=code).one()
+
+    return get
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
