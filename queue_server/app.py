@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -14,6 +15,13 @@ from queue_server.config import load_config
 from queue_server.database import configure_engine
 from queue_server.extensions import babel, csrf, db, migrate, socketio
 
+UI_BLUEPRINTS = (
+    "kiosk.views",
+    "counters.views",
+    "counters.manager.views",
+    "display.views",
+    "display.tracking",
+)
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 
@@ -53,6 +61,7 @@ def configure_extensions(app: Flask) -> None:
         app,
         async_mode=app.config["ASYNC_MODE"],
         message_queue=app.config.get("REDIS_URL") or None,
+        channel=app.config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=[],
         logger=False,
         engineio_logger=False,
@@ -60,7 +69,11 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_i18n(app: Flask) -> None:
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PACKAGE_DIR / "translations")
+    # One catalogue per package (queue_server, kiosk, counters, display), merged by Babel.
+    folders = [PACKAGE_DIR / "translations"] + [
+        PROJECT_DIR / name / "translations" for name in ("kiosk", "counters", "display")
+    ]
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders if f.is_dir())
 
     def select_locale() -> str:
         languages = app.config["LANGUAGES"]
@@ -89,18 +102,21 @@ def configure_blueprints(app: Flask) -> None:
     from queue_server.api import bp as api_bp
     from queue_server.assets import bp as assets_bp
     from queue_server.metrics import bp as metrics_bp
+    from queue_server.pairing import bp as pairing_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(assets_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(pairing_bp)
+    csrf.exempt(pairing_bp)
     csrf.exempt(api_bp)
     realtime.init_app(app)
     # The UI packages stand on the core; the core imports them only here.
-    for name in ("kiosk", "counters", "display", "tracking"):
+    for name in UI_BLUEPRINTS:
         try:
-            module = __import__(f"{name}.views", fromlist=["bp"])
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name not in (name, f"{name}.views"):
+            if exc.name != name:
                 raise
             continue
         app.register_blueprint(module.bp)

@@ -31,6 +31,7 @@ class Config:
     LOGIN_LOCK_SECONDS = 300
     IDEMPOTENCY_SECONDS = 30
     ASYNC_MODE = "threading"
+    SOCKETIO_CHANNEL = "khidmat"  # the Redis channel shared by every process of one deployment
     PUBLIC_BASE_URL: str | None = None  # e.g. https://queue.example.pk; None: the request's host
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True

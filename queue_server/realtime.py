@@ -64,9 +64,14 @@ def connected_count() -> int:
 
 
 def init_app(app: Flask) -> None:
+    """Bind the handlers to this app's Socket.IO server. Explicitly, per app: the
+    decorator form binds to whichever server existed when the module was imported."""
     add_sink(emit_message)
-    if not app.extensions.get("khidmat_screens_loaded"):
-        app.extensions["khidmat_screens_loaded"] = True
+    socketio.on_event("connect", on_connect)
+    socketio.on_event("disconnect", on_disconnect)
+    socketio.on_event("join", on_join)
+    socketio.on_event("call_next", on_call_next)
+    socketio.on_event("token_action", on_token_action)
 
 
 def _authenticate(auth: Any) -> Actor | None:
@@ -95,7 +100,6 @@ def _authenticate(auth: Any) -> Actor | None:
     return None
 
 
-@socketio.on("connect")
 def on_connect(auth: Any = None) -> bool:
     try:
         actor = _authenticate(auth)
@@ -112,7 +116,6 @@ def on_connect(auth: Any = None) -> bool:
     return True
 
 
-@socketio.on("disconnect")
 def on_disconnect(*_args: Any) -> None:
     with _actors_lock:
         _actors.pop(request.sid, None)  # type: ignore[attr-defined]
@@ -138,7 +141,6 @@ def _require(actor: Actor | None, *kinds: str) -> Actor:
     return actor
 
 
-@socketio.on("join")
 def on_join(data: Any = None) -> dict[str, Any]:
     """Join a screen: {"screen": "display"|"kiosk"|"counter"|"dashboard"|"track", ...}."""
     try:
@@ -210,7 +212,6 @@ def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[l
     return [room.token(code)], track_view(s, code, request.remote_addr or "?")
 
 
-@socketio.on("call_next")
 def on_call_next(data: Any = None) -> dict[str, Any]:
     """A counter calls the next token over the socket: {"counter": id}."""
     try:
@@ -242,7 +243,6 @@ TOKEN_ACTIONS = {
 }
 
 
-@socketio.on("token_action")
 def on_token_action(data: Any = None) -> dict[str, Any]:
     """{"token": id, "action": "recall"|...; "outcome" for complete}."""
     try:

@@ -205,3 +205,49 @@ def service_code(session: Session, centre: Centre) -> Callable[[str], Service]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+# Live server and browser ------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(database_template: str, tmp_path: Path) -> Iterator[Any]:
+    """A seeded demo centre served by a real ``khidmat serve`` subprocess."""
+    from tests.support.live import LiveServer, seed
+
+    url = fresh_database_url(database_template, tmp_path)
+    instance = tmp_path / "live-instance"
+    instance.mkdir()
+    secrets_ = seed(url, instance)
+    server = LiveServer(url, instance)
+    server.keys, server.passwords = secrets_["keys"], secrets_["passwords"]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.live import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """new_page(viewport=(w, h), locale=...) -> a page in a fresh browser context."""
+    contexts: list[Any] = []
+
+    def make(viewport: tuple[int, int] = (1280, 800), **kw: Any) -> Any:
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -1,0 +1,62 @@
+"""Pairing a kiosk or display browser with its device key, once.
+
+An unpaired browser that opens a kiosk or display page sees the pairing screen (never the
+hall's data); staff type the device key there, and the browser remembers the device in a
+long-lived signed session cookie. UI packages call ``paired_device`` in their views.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import select
+
+from queue_server.auth import key_hash, pair_device_session, resolve_caller
+from queue_server.errors import N_, NotAuthenticated, ValidationFailed
+from queue_server.models import Centre, Device, DeviceKind
+from queue_server.ratelimit import enforce
+from queue_server.unit_of_work import current_session
+
+bp = Blueprint("pairing", __name__)
+
+
+def paired_device(kind: DeviceKind, centre_code: str) -> Device | None:
+    """The paired device of this kind for this centre in the current browser, else None."""
+    _actor, obj, _how = resolve_caller(current_session())
+    if isinstance(obj, Device) and obj.kind == kind:
+        centre = current_session().get(Centre, obj.centre_id)
+        if centre is not None and centre.code == centre_code:
+            return obj
+    return None
+
+
+def pairing_page(kind: DeviceKind, centre_code: str) -> tuple[str, int]:
+    return render_template("pair.html", kind=kind.value, centre=centre_code), 401
+
+
+@bp.post("/api/v1/devices/pair")
+def pair() -> Any:
+    """{"key": <device key>, "kind": "kiosk"|"display", "centre": <code>} -> cookie set."""
+    enforce(f"pair:{request.remote_addr}", 10, 60)
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+        raise ValidationFailed(N_("Type the device key."))
+    s = current_session()
+    device = s.scalar(
+        select(Device).where(Device.key_hash == key_hash(data["key"].strip()), Device.is_active)
+    )
+    if device is None:
+        raise NotAuthenticated(N_("That key is not a registered device."), code="bad_key")
+    centre = s.get(Centre, device.centre_id)
+    if data.get("kind") not in (None, device.kind.value) or (
+        data.get("centre") not in (None, centre.code if centre else None)
+    ):
+        raise ValidationFailed(N_("That key belongs to another device or centre."), code="wrong_device")
+    pair_device_session(device)
+    return {
+        "ok": True,
+        "device": device.name,
+        "kind": device.kind.value,
+        "centre": centre.code if centre else None,
+    }

@@ -1,0 +1,148 @@
+"""A real ``khidmat serve`` (gunicorn) in a subprocess, on a seeded database, for the
+websocket and browser tests; and the headless Chromium that drives its pages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from queue_server.app import create_app
+from queue_server.extensions import db
+from queue_server.seed import seed_demo
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed(database_url: str, instance: Path) -> dict[str, Any]:
+    """Seed the demo centre into the database; return its secrets by name."""
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "live", "INSTANCE_PATH": instance})
+    with app.app_context():
+        result = seed_demo(db.session())
+        db.session.commit()
+        db.engine.dispose()
+    keys = {p["username"]: p["api_key"] for p in result.staff}
+    keys.update({d["kind"]: d["key"] for d in result.devices})
+    return {"keys": keys, "passwords": {p["username"]: p["password"] for p in result.staff}}
+
+
+class LiveServer:
+    def __init__(
+        self,
+        database_url: str,
+        instance: Path,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        workers: int = 1,
+        async_mode: str = "threading",
+    ) -> None:
+        self.database_url = database_url
+        self.instance = instance
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env or {}
+        self.workers = workers
+        self.async_mode = async_mode
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = instance / f"server-{self.port}.log"
+        self.keys: dict[str, str] = {}
+        self.passwords: dict[str, str] = {}
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KHIDMAT_")}
+        env.update(
+            KHIDMAT_DATABASE_URL=self.database_url,
+            KHIDMAT_INSTANCE_PATH=str(self.instance),
+            KHIDMAT_SECRET_KEY="live-test-secret",  # fixed: a restart keeps sessions valid
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        khidmat = str(Path(sys.executable).with_name("khidmat"))
+        cmd = [
+            khidmat,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--async-mode",
+            self.async_mode,
+        ]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            cmd, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.15)
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except FileNotFoundError:
+            return ""
+
+    def api(self, method: str, path: str, key: str | None = None, **kw: Any) -> requests.Response:
+        headers = kw.pop("headers", {})
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kw)
