@@ -53,9 +53,7 @@ def write_tone(path: Path, *, seconds: float, freq: float, rate: int, channels: 
     """A tiny synthetic 'word': a tone with silence either side, in any PCM format."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pad = [0] * int(0.05 * rate)
-    tone = [
-        int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(seconds * rate))
-    ]
+    tone = [int(12000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(int(seconds * rate))]
     samples = pad + tone + pad
     frames = b"".join(s.to_bytes(2, "little", signed=True) * channels for s in samples)
     with wave.open(str(path), "wb") as wav:
@@ -125,9 +123,7 @@ def test_recall_prefixes_again() -> None:
 
 
 def test_collection_words() -> None:
-    assert spoken_text(COLLECTION, "en") == (
-        "token A 0 4 2, please collect your documents at counter 3"
-    )
+    assert spoken_text(COLLECTION, "en") == ("token A 0 4 2, please collect your documents at counter 3")
     assert spoken_words(COLLECTION, "ur") == [
         "ٹوکن", "اے", "صفر", "چار", "دو", "کاؤنٹر نمبر", "تین", "سے اپنے کاغذات وصول کریں",
     ]  # fmt: skip
@@ -157,9 +153,7 @@ def test_required_clip_names() -> None:
     for names in (en, ur):
         assert len(names) == len(set(names))
         assert all(name.isascii() and name.endswith(".wav") for name in names)
-        assert {"token.wav", "counter.wav", "again.wav", "letter_a.wav", "letter_z.wav"} <= set(
-            names
-        )
+        assert {"token.wav", "counter.wav", "again.wav", "letter_a.wav", "letter_z.wav"} <= set(names)
         assert {f"digit_{d}.wav" for d in range(10)} <= set(names)
     assert "please_come.wav" in ur
     assert "please_come.wav" not in en
@@ -182,9 +176,7 @@ def test_bad_numbers_are_refused(number: str) -> None:
         Announcement(number, "3")
 
 
-@pytest.mark.parametrize(
-    "counter", ["<script>", "", "   ", "-", "1234567890123", "3\n", "3;rm", "../3", "٣"]
-)
+@pytest.mark.parametrize("counter", ["<script>", "", "   ", "-", "1234567890123", "3\n", "3;rm", "../3", "٣"])
 def test_bad_counters_are_refused(counter: str) -> None:
     with pytest.raises(ValueError, match="counter label"):
         Announcement("A042", counter)
@@ -258,9 +250,7 @@ def test_announcement_is_chime_then_speech(announcer: Announcer) -> None:
 
 
 @needs_espeak
-def test_cache_hit_does_not_run_espeak_again(
-    announcer: Announcer, espeak_calls: list[list[str]]
-) -> None:
+def test_cache_hit_does_not_run_espeak_again(announcer: Announcer, espeak_calls: list[list[str]]) -> None:
     first = announcer.audio_for(CALL)
     assert voices_of(espeak_calls) == ["ur", "en"]
     mtime = first.stat().st_mtime_ns
@@ -293,9 +283,7 @@ def test_language_order_and_subset(tmp_path: Path, espeak_calls: list[list[str]]
 
 
 @needs_espeak
-def test_concurrent_requests_render_once(
-    announcer: Announcer, espeak_calls: list[list[str]]
-) -> None:
+def test_concurrent_requests_render_once(announcer: Announcer, espeak_calls: list[list[str]]) -> None:
     barrier = threading.Barrier(8)
     results: list[Path] = []
     errors: list[BaseException] = []
@@ -324,9 +312,7 @@ def test_concurrent_requests_render_once(
 # --- recorded voices ----------------------------------------------------------------------
 
 
-def test_complete_recorded_voice_replaces_espeak(
-    tmp_path: Path, espeak_calls: list[list[str]]
-) -> None:
+def test_complete_recorded_voice_replaces_espeak(tmp_path: Path, espeak_calls: list[list[str]]) -> None:
     voice = make_voice(tmp_path / "voice", "en")
     announcer = Announcer(tmp_path / "cache", voice_dir=voice, langs=("en",), espeak=MISSING_ESPEAK)
     assert announcer.available()
@@ -344,9 +330,7 @@ def test_complete_recorded_voice_replaces_espeak(
 def test_recorded_voice_without_sox_is_converted_in_python(tmp_path: Path) -> None:
     voice = make_voice(tmp_path / "voice", "en", rate=44100, channels=2)
     with_sox = Announcer(tmp_path / "a", voice_dir=voice, langs=("en",), espeak=MISSING_ESPEAK)
-    without = Announcer(
-        tmp_path / "b", voice_dir=voice, langs=("en",), espeak=MISSING_ESPEAK, sox=None
-    )
+    without = Announcer(tmp_path / "b", voice_dir=voice, langs=("en",), espeak=MISSING_ESPEAK, sox=None)
     d1, d2 = duration(with_sox.audio_for(CALL)), duration(without.audio_for(CALL))
     assert abs(d1 - d2) < 0.05
     assert read_wav(without.audio_for(CALL))[0].framerate == SAMPLE_RATE
@@ -363,9 +347,7 @@ def test_recorded_voice_for_one_language_espeak_for_the_other(
 
 
 @needs_espeak
-def test_incomplete_recorded_voice_is_ignored(
-    tmp_path: Path, espeak_calls: list[list[str]]
-) -> None:
+def test_incomplete_recorded_voice_is_ignored(tmp_path: Path, espeak_calls: list[list[str]]) -> None:
     voice = make_voice(tmp_path / "voice", "en")
     (voice / "en" / "digit_4.wav").unlink()
     announcer = Announcer(tmp_path / "cache", voice_dir=voice, langs=("en",))

@@ -3,6 +3,7 @@ websocket and browser tests; and the headless Chromium that drives its pages."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -120,10 +121,8 @@ class LiveServer:
         if self.process is None:
             return
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
