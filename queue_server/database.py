@@ -4,19 +4,68 @@ SQLite: real transactions (``BEGIN IMMEDIATE`` so writers queue instead of faili
 upgrade), WAL, a busy timeout and full fsync, so a token acknowledged to a kiosk survives
 a crash. The pysqlite driver's own transaction handling is switched off, as SQLAlchemy's
 SQLite documentation prescribes for this.
+
+Within one process, transactions on an SQLite engine also take a first-come-first-served
+ticket lock before ``BEGIN IMMEDIATE``. SQLite's busy handler polls with growing sleeps, so
+with many threads one of them can lose every race until its busy timeout expires (seen:
+8 counters draining a queue, one clerk refused after 15 s). Queueing in the process hands
+the database to waiters in arrival order; the busy timeout still arbitrates between
+processes (the server and a CLI command).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+_HELD = "khidmat_fair_lock_held"
+
+
+class FairLock:
+    """A FIFO lock: waiters get it in the order they asked. A waiter that times out
+    gives up its place without blocking the ones behind it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            if self._cond.wait_for(lambda: self._serving == ticket, timeout):
+                return True
+            self._abandoned.add(ticket)
+            self._skip_abandoned()
+            return False
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            self._skip_abandoned()
+            self._cond.notify_all()
+
+    def _skip_abandoned(self) -> None:
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
+            self._serving += 1
+        self._cond.notify_all()
+
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     if engine.dialect.name != "sqlite":
         return
+    lock = FairLock()
+    timeout = busy_timeout_ms / 1000
+
+    def release(conn: Any) -> None:
+        if conn.info.pop(_HELD, False):
+            lock.release()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -30,4 +79,21 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not conn.info.get(_HELD):
+            # If the lock cannot be had in time, go on: SQLite's own busy timeout decides.
+            conn.info[_HELD] = lock.acquire(timeout)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(conn)
+            raise
+
+    event.listen(engine, "commit", release)
+    event.listen(engine, "rollback", release)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # A connection returned to the pool mid-transaction (reset by rollback there);
+        # Connection.info is this pool record's info, so the flag is the same one.
+        if record.info.pop(_HELD, False):
+            lock.release()

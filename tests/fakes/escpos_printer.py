@@ -185,7 +185,6 @@ class EscPosStream:
 
 @dataclass
 class _Connection:
-    index: int
     data: bytearray = field(default_factory=bytearray)
     payload: bytearray = field(default_factory=bytearray)  # everything but status queries
     stream: EscPosStream = field(default_factory=EscPosStream)
@@ -322,7 +321,9 @@ class FakeEscposPrinter:
         are in) and return ``jobs``."""
         with self._changed:
             if not self._changed.wait_for(lambda: self._finished >= count, timeout):
-                raise TimeoutError(f"only {self._finished} of {count} connections finished within {timeout}s")
+                raise TimeoutError(
+                    f"only {self._finished} of {count} connections finished within {timeout}s"
+                )
         return self.jobs
 
     # --- server thread ----------------------------------------------------------------
@@ -370,8 +371,8 @@ class FakeEscposPrinter:
                 elif key.data == "accept":
                     if sock is self._listener:  # not closed by a request in this batch
                         self._accept()
-                elif sock in self._open:
-                    self._read(sock)  # type: ignore[arg-type]
+                elif isinstance(sock, socket.socket) and sock in self._open:
+                    self._read(sock)
         self._shutdown()
 
     def _apply_requests(self) -> bool:
@@ -402,7 +403,7 @@ class FakeEscposPrinter:
             return
         sock.setblocking(False)
         with self._lock:
-            conn = _Connection(index=len(self._connections))
+            conn = _Connection()
             self._connections.append(conn)
         self._open[sock] = conn
         self._selector.register(sock, selectors.EVENT_READ, "conn")
@@ -512,7 +513,9 @@ def forbid_real_printers(monkeypatch: pytest.MonkeyPatch) -> None:
         if host not in LOCAL_HOSTS:
             raise RealPrinterForbiddenError(f"tests must not connect to a printer at {host}:{port}")
 
-    def guarded_network_init(self: Any, host: str = "", port: int = 9100, *args: Any, **kwargs: Any) -> None:
+    def guarded_network_init(
+        self: Any, host: str = "", port: int = 9100, *args: Any, **kwargs: Any
+    ) -> None:
         refuse_remote(host, port)
         network_init(self, host, port, *args, **kwargs)
 

@@ -1,0 +1,100 @@
+"""The hash-chained event log: append-only in the database, tampering detected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from queue_server import operations as ops
+from queue_server.actors import SYSTEM, Actor
+from queue_server.audit import verify_chain
+from queue_server.models import Centre, Counter, Event
+
+
+@pytest.fixture
+def history(
+    session: Session, centre: Centre, actor_of: Callable[[str], Actor], counter_no: Callable[[int], Counter]
+) -> None:
+    clerk = actor_of("clerk1")
+    ops.open_counter(session, counter_no(1).id, clerk)
+    for _ in range(5):
+        ops.issue_token(session, centre, "character", SYSTEM)
+    session.commit()
+    for _ in range(3):
+        token = ops.call_next(session, counter_no(1).id, clerk)
+        assert token is not None
+        ops.start(session, token.id, clerk)
+        ops.complete(session, token.id, clerk)
+        session.commit()
+
+
+def disable_guard(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ALTER TABLE events DISABLE TRIGGER events_no_update"))
+    else:
+        session.execute(text("DROP TRIGGER events_no_update"))
+        session.execute(text("DROP TRIGGER events_no_delete"))
+    session.commit()
+
+
+def test_an_intact_chain_verifies(session: Session, centre: Centre, history: None) -> None:
+    report = verify_chain(session, centre.id)
+    total = session.scalar(select(func.count()).select_from(Event).where(Event.centre_id == centre.id))
+    assert report.ok and report.checked == total >= 1 + 5 + 3 * 3
+
+
+def test_the_database_refuses_edits_and_deletions(session: Session, history: None) -> None:
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("UPDATE events SET kind = 'x' WHERE seq = 3"))
+    session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("DELETE FROM events WHERE seq = 3"))
+    session.rollback()
+
+
+def test_an_edited_record_is_named(session: Session, centre: Centre, history: None) -> None:
+    disable_guard(session)
+    session.execute(
+        text("UPDATE events SET actor = 'staff:999' WHERE seq = 7 AND centre_id = :c"), {"c": centre.id}
+    )
+    session.commit()
+    report = verify_chain(session, centre.id)
+    assert not report.ok and report.broken_seq == 7 and report.reason == "content altered"
+
+
+def test_a_deleted_record_is_found(session: Session, centre: Centre, history: None) -> None:
+    disable_guard(session)
+    session.execute(text("DELETE FROM events WHERE seq = 4 AND centre_id = :c"), {"c": centre.id})
+    session.commit()
+    report = verify_chain(session, centre.id)
+    assert not report.ok and report.broken_seq == 4 and report.reason == "missing record"
+
+
+def test_a_removed_tail_is_found(session: Session, centre: Centre, history: None) -> None:
+    disable_guard(session)
+    session.execute(text("DELETE FROM events WHERE seq >= 14 AND centre_id = :c"), {"c": centre.id})
+    session.commit()
+    report = verify_chain(session, centre.id)
+    assert not report.ok and report.reason == "records missing at the end"
+
+
+def test_cli_audit_verify_names_the_first_broken_record(
+    app: Flask, session: Session, centre: Centre, history: None
+) -> None:
+    runner: CliRunner = app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify"])
+    total = session.scalar(select(func.count()).select_from(Event))
+    assert ok.exit_code == 0 and f"demo: ok ({total} events)" in ok.output
+    disable_guard(session)
+    session.execute(text("UPDATE events SET data = '{}' WHERE seq = 9 AND centre_id = :c"), {"c": centre.id})
+    session.commit()
+    session.close()
+    broken = runner.invoke(args=["audit", "verify", "--centre", "demo"])
+    assert broken.exit_code == 1
+    assert "BROKEN at event seq 9" in broken.output

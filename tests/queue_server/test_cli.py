@@ -1,0 +1,104 @@
+"""The khidmat command."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from queue_server.models import Centre, Counter, Device, Role, Service, Staff, Token, TokenState
+
+
+def test_seed_demo_json_then_idempotent(app: Flask, session: Session) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo", "--json"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output)
+    assert data["created"] is True and data["centre"] == "demo"
+    roles = [p["role"] for p in data["staff"]]
+    assert roles.count("clerk") == 8 and roles.count("manager") == 1 and roles.count("admin") == 1
+    assert all(p["password"] and p["api_key"].startswith("kq_staff_") for p in data["staff"])
+    assert {d["kind"] for d in data["devices"]} == {"kiosk", "display"}
+    session.close()
+    assert session.scalar(select(func.count()).select_from(Service)) == 19
+    assert session.scalar(select(func.count()).select_from(Counter)) == 8
+    covered = {e.service_id for c in session.scalars(select(Counter)) for e in c.profile}
+    assert covered == set(session.scalars(select(Service.id)))
+    urdu = session.scalar(select(Service.name_ur).where(Service.code == "character"))
+    assert urdu == "کریکٹر سرٹیفکیٹ"
+    again = runner.invoke(args=["seed-demo", "--json"])
+    assert json.loads(again.output) == {"centre": "demo", "created": False, "staff": [], "devices": []}
+    assert session.scalar(select(func.count()).select_from(Staff)) == 10
+    assert session.scalar(select(func.count()).select_from(Device)) == 2
+
+
+def test_seeded_keys_and_passwords_work(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    data = json.loads(runner.invoke(args=["seed-demo", "--json"]).output)
+    client = app.test_client()
+    clerk = next(p for p in data["staff"] if p["username"] == "clerk1")
+    kiosk = next(d for d in data["devices"] if d["kind"] == "kiosk")
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {clerk['api_key']}"}).json["name"]
+        == "Clerk 1"
+    )
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {kiosk['key']}"}).json["device_kind"]
+        == "kiosk"
+    )
+    token = client.get("/api/v1/auth/csrf").json["csrf_token"]
+    login = client.post(
+        "/api/v1/auth/login",
+        json={"username": "clerk1", "password": clerk["password"]},
+        headers={"X-CSRFToken": token},
+    )
+    assert login.status_code == 200 and login.json["role"] == "clerk"
+
+
+def test_create_staff_and_device(app: Flask, session: Session, demo: object) -> None:
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["create-staff", "amina", "--role", "manager", "--centre", "demo", "--api-key"])
+    assert out.exit_code == 0, out.output
+    created = json.loads(out.output)
+    assert created["password"] and created["api_key"]
+    staff = session.scalar(select(Staff).where(Staff.username == "amina"))
+    assert staff is not None and staff.role == Role.MANAGER
+    dup = runner.invoke(args=["create-staff", "amina", "--role", "clerk", "--centre", "demo"])
+    assert dup.exit_code != 0 and "taken" in dup.output
+    nocentre = runner.invoke(args=["create-staff", "bilal", "--role", "clerk"])
+    assert nocentre.exit_code != 0 and "--centre" in nocentre.output
+    dev = runner.invoke(
+        args=[
+            "create-device",
+            "Kiosk 2",
+            "--centre",
+            "demo",
+            "--kind",
+            "kiosk",
+            "--printer",
+            '{"kind": "network", "host": "127.0.0.1"}',
+        ]
+    )
+    assert dev.exit_code == 0 and json.loads(dev.output)["key"].startswith("kq_dev_")
+    bad = runner.invoke(
+        args=["create-device", "K3", "--centre", "demo", "--kind", "kiosk", "--printer", "{nope"]
+    )
+    assert bad.exit_code != 0 and "not JSON" in bad.output
+
+
+def test_end_of_day_command(app: Flask, session: Session, centre: Centre) -> None:
+    from queue_server import operations as ops
+    from queue_server.actors import SYSTEM
+
+    runner = app.test_cli_runner()
+    for _ in range(2):
+        ops.issue_token(session, centre, "character", SYSTEM)
+    session.commit()
+    out = runner.invoke(args=["end-of-day", "--centre", "demo"])
+    assert out.exit_code == 0 and "demo: closed 2 tokens, 0 counters" in out.output
+    session.close()
+    assert set(session.scalars(select(Token.state))) == {TokenState.CLOSED}
+    missing = runner.invoke(args=["end-of-day", "--centre", "nowhere"])
+    assert missing.exit_code != 0 and "no centre nowhere" in missing.output
