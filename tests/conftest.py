@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -132,6 +132,15 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
+
+    @app.before_request
+    def _fresh_request_globals() -> None:
+        # The fixture holds one app context for the whole test, and test-client requests
+        # reuse it, so ``g`` (Babel's locale, the CSRF token) would leak between requests
+        # as it never does in production, where every request gets a fresh context.
+        for name in list(vars(g)):
+            delattr(g, name)
+
     with app.app_context():
         yield app
         _db.session.remove()
