@@ -28,6 +28,8 @@ from queue_server.models import (
 )
 from queue_server.models.token import AT_COUNTER_STATES
 
+RECENT_SERVICES = 10  # service times per counter that the wait estimate averages
+
 
 @dataclass(frozen=True)
 class ServiceQueue:
@@ -82,15 +84,29 @@ def counter_capacities(
         ).all()
     )
     durations: dict[int, list[float]] = defaultdict(list)
-    done = session.execute(
-        select(Token.counter_id, Token.started_at, Token.finished_at)
+    # Only the last RECENT_SERVICES per counter matter: a window keeps this query the same
+    # size all day instead of growing with every token served.
+    recent = (
+        select(
+            Token.counter_id,
+            Token.started_at,
+            Token.finished_at,
+            func.row_number()
+            .over(partition_by=Token.counter_id, order_by=Token.finished_at.desc())
+            .label("age"),
+        )
         .where(
             Token.centre_id == centre.id,
             Token.business_day == day,
             Token.state == TokenState.DONE,
             Token.started_at.is_not(None),
         )
-        .order_by(Token.finished_at)
+        .subquery()
+    )
+    done = session.execute(
+        select(recent.c.counter_id, recent.c.started_at, recent.c.finished_at)
+        .where(recent.c.age <= RECENT_SERVICES)
+        .order_by(recent.c.finished_at)
     ).all()
     for counter_id, started, finished in done:
         if counter_id is not None and started and finished:
