@@ -19,6 +19,8 @@ class DomainError(Exception):
     code = "invalid"
 
     def __init__(self, message: str, *, code: str | None = None, **params: Any) -> None:
+        # ``code`` is the machine code: a message must not use %(code)s as a parameter.
+        assert "%(code)s" not in message, "name the parameter otherwise: code is the machine code"
         super().__init__(message % params if params else message)
         self.template = message
         self.params = params

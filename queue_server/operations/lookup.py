@@ -13,7 +13,7 @@ from queue_server.models import Centre, Counter, CounterState, Role, Service, To
 def centre_by_code(session: Session, code: str) -> Centre:
     centre = session.scalar(select(Centre).where(Centre.code == code))
     if centre is None:
-        raise NotFound(N_("No centre %(code)s."), code=code[:40])
+        raise NotFound(N_("No centre %(centre)s."), centre=code[:40])
     return centre
 
 
@@ -65,5 +65,5 @@ def require_open(counter: Counter) -> None:
 def service_by_code(session: Session, centre: Centre, code: str) -> Service:
     service = session.scalar(select(Service).where(Service.centre_id == centre.id, Service.code == code))
     if service is None:
-        raise NotFound(N_("No service %(code)s at this centre."), code=code[:40])
+        raise NotFound(N_("No service %(service)s at this centre."), service=code[:40])
     return service

@@ -86,7 +86,7 @@ class LiveServer:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 30) -> LiveServer:
+    def start(self, timeout: float = 90) -> LiveServer:
         khidmat = str(Path(sys.executable).with_name("khidmat"))
         cmd = [
             khidmat,
