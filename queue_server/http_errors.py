@@ -10,19 +10,19 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
-from queue_server.errors import DomainError
+from queue_server.errors import N_, DomainError
 
 log = logging.getLogger(__name__)
 
 HTTP_MESSAGES = {
-    400: "The request is malformed.",
-    401: "Log in or give a key.",
-    403: "You are not allowed to do this.",
-    404: "Not found.",
-    405: "This method is not allowed here.",
-    413: "The request is too large.",
-    415: "Send JSON.",
-    429: "Too many requests: slow down.",
+    400: N_("The request is malformed."),
+    401: N_("Log in or give a key."),
+    403: N_("You are not allowed to do this."),
+    404: N_("Not found."),
+    405: N_("This method is not allowed here."),
+    413: N_("The request is too large."),
+    415: N_("Send JSON."),
+    429: N_("Too many requests: slow down."),
 }
 
 

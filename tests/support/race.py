@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from queue_server import operations
 from queue_server.auth import hash_password, staff_actor
+from queue_server.errors import DomainError
 from queue_server.extensions import db
 from queue_server.models import Centre, Counter, Role, Service, Staff, WorkProfileEntry
 from queue_server.unit_of_work import run_in_transaction
@@ -91,7 +92,12 @@ def drain(app: Flask, code: str, counter_numbers: list[int]) -> list[int]:
                         operations.start(s, token_id, actor)
                         operations.complete(s, token_id, actor)
 
-                    run_in_transaction(finish)
+                    try:
+                        run_in_transaction(finish)
+                    except DomainError:
+                        # Only possible if another counter was handed the same token: the
+                        # caller's check counts the double calls and fails.
+                        continue
                 db.session.remove()
         except BaseException as exc:  # reported to the caller, which fails the test
             errors.append(exc)
