@@ -207,7 +207,10 @@ def end_of_day(centres: tuple[str, ...]) -> None:
             result = run_in_transaction(_closer(code))
         except DomainError as exc:
             _fail(exc)
-        click.echo(f"{code}: closed {result.tokens_closed} tokens, {result.counters_closed} counters")
+        click.echo(
+            f"{code}: closed {result.tokens_closed} tokens, {result.counters_closed} counters; "
+            f"carried {result.requests_carried} unfinished requests over, {result.requests_late} late"
+        )
 
 
 def _closer(code: str) -> Any:

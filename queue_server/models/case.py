@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from queue_server.extensions import db
-from queue_server.models.centre import Service
+from queue_server.models.centre import Counter, Service
+from queue_server.models.people import Staff
 from queue_server.models.token import Token
 from queue_server.models.types import UTCDateTime, enum_column
 from queue_server.states import RequestState
 
 
 class ServiceRequest(db.Model):  # type: ignore[name-defined,misc]
+    """One application, opened when service of a token starts. CNIC and phone live here
+    only, for this request; lists show them masked and no public screen ever gets them."""
+
     __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_staff_state", "staff_id", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
@@ -38,8 +43,16 @@ class ServiceRequest(db.Model):  # type: ignore[name-defined,misc]
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A collection call brings a waiting citizen back to the counter when it is ready.
+    collection_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    collection_calls: Mapped[int] = mapped_column(default=0)
+    # End of day carries an unfinished request over to the next day; late if it was due.
+    carried_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    carry_overs: Mapped[int] = mapped_column(default=0)
     is_late: Mapped[bool] = mapped_column(default=False)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     token: Mapped[Token] = relationship()
     service: Mapped[Service] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+    counter: Mapped[Counter | None] = relationship()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queue_server import statistics
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import local_day
@@ -15,6 +16,7 @@ from queue_server.lifecycle import Action, next_state
 from queue_server.models import Centre, Counter, CounterState, Token
 from queue_server.models.token import OPEN_STATES
 from queue_server.operations import announce
+from queue_server.operations.requests import carry_over
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class DayClosed:
     centre_code: str
     tokens_closed: int
     counters_closed: int
+    requests_carried: int = 0
+    requests_late: int = 0
 
 
 def end_of_day(session: Session, centre: Centre, actor: Actor) -> DayClosed:
@@ -56,12 +60,20 @@ def end_of_day(session: Session, centre: Centre, actor: Actor) -> DayClosed:
         counter.staff_id = None
         counter.session_id = None
     session.flush()
+    carried, late = carry_over(session, centre, actor)
+    statistics.settle_days(session, centre, {local_day(centre.tz), *(t.business_day for t in tokens)})
     append_event(
         session,
         centre.id,
         "day_closed",
         actor,
-        data={"day": local_day(centre.tz).isoformat(), "tokens": len(tokens), "counters": len(counters)},
+        data={
+            "day": local_day(centre.tz).isoformat(),
+            "tokens": len(tokens),
+            "counters": len(counters),
+            "requests_carried": carried,
+            "requests_late": late,
+        },
     )
     announce.centre_refresh(session, centre)
-    return DayClosed(centre.code, len(tokens), len(counters))
+    return DayClosed(centre.code, len(tokens), len(counters), carried, late)

@@ -25,7 +25,7 @@ from queue_server.operations.lookup import (
     token_for_update,
 )
 from queue_server.operations.numbering import format_number, new_public_code, next_value
-from queue_server.operations.requests import require_closable
+from queue_server.operations.requests import open_request, require_closable
 
 MAX_CALL_ATTEMPTS = 25
 OUTCOMES = ("served", "referred", "documents_missing", "not_eligible", "other")
@@ -100,6 +100,8 @@ def issue_token(
         data={"number": token.number, "priority": priority.value, "ahead": ahead, "eta": eta},
     )
     announce.queue_changed(session, centre)
+    if priority != Priority.NORMAL:  # it goes ahead of every normal token already waiting
+        announce.positions_changed(session, centre, service.id)
     return IssuedToken(token, ahead, eta)
 
 
@@ -352,6 +354,7 @@ def start(session: Session, token_id: int, actor: Actor) -> Token:
     token.started_at = utcnow()
     session.flush()
     _record(session, token, actor, "token_started")
+    open_request(session, token, counter, actor)
     announce.token_changed(session, token)
     announce.counter_changed(session, counter)
     return token
@@ -391,7 +394,7 @@ def complete(session: Session, token_id: int, actor: Actor, outcome: str = "serv
     if outcome not in OUTCOMES:
         raise ValidationFailed(N_("Unknown outcome %(outcome)s."), outcome=str(outcome)[:32])
     token, counter = _at_counter(session, token_id, actor, Action.COMPLETE)
-    require_closable(session, token)
+    require_closable(session, token, actor, outcome)
     token.state = next_state(Action.COMPLETE, token.state)
     token.finished_at = utcnow()
     token.outcome = outcome

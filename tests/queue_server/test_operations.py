@@ -107,8 +107,10 @@ def test_full_happy_path(
         "token_called",
         "token_recalled",
         "token_started",
+        "request_opened",  # start opens the request; nothing recorded, so completing withdraws it
         "token_parked",
         "token_unparked",
+        "request_withdrawn",
         "token_completed",
     ]
     assert verify_chain(session, centre.id).ok

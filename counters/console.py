@@ -1,0 +1,297 @@
+"""The counter console's own rules and read model, on top of the core operations.
+
+* One console per counter: ``Counter.session_id`` holds the id of the console (a browser
+  tab) that has the counter. Another tab is refused while that console is connected; a
+  console that is gone (tab closed, browser crashed) is replaced by the next one to claim
+  the counter, and the old one, if it ever comes back, is refused.
+* A stale console does not act: each token action carries the state the console shows;
+  when the token changed elsewhere meanwhile, the action is refused and nothing changes.
+* ``console_state``: everything the console draws, for its clerk only (it holds the full
+  CNIC and phone of the current request, so it is sent to that socket alone, never to a room).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from queue_server import queue_state
+from queue_server.actors import Actor
+from queue_server.audit import append_event
+from queue_server.clock import local_day, utcnow
+from queue_server.errors import N_, Conflict, Forbidden, NotFound
+from queue_server.models import Counter, Event, Role, Service, Token, TokenState
+from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.operations import requests as cases
+from queue_server.operations.lookup import counter_for_update
+
+CONSOLE_ID_LENGTH = (16, 64)
+NO_SHOW_LIST = 9
+WORDS = {
+    # Words that appear inside core error messages, translated for the console's language.
+    "waiting": N_("waiting"),
+    "called": N_("called"),
+    "serving": N_("serving"),
+    "parked": N_("parked"),
+    "done": N_("done"),
+    "no_show": N_("no-show"),
+    "cancelled": N_("cancelled"),
+    "closed": N_("closed"),
+    "open": N_("open"),
+    "paused": N_("paused"),
+    "in_process": N_("in process"),
+    "ready": N_("ready"),
+    "delivered": N_("delivered"),
+    "rejected": N_("rejected"),
+    "withdrawn": N_("withdrawn"),
+    "call": N_("call"),
+    "recall": N_("recall"),
+    "no-show": N_("mark as no-show"),
+    "requeue": N_("requeue"),
+    "start": N_("start"),
+    "park": N_("park"),
+    "unpark": N_("unpark"),
+    "complete": N_("complete"),
+    "transfer": N_("transfer"),
+    "cancel": N_("cancel"),
+}
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def valid_console_id(value: Any) -> bool:
+    low, high = CONSOLE_ID_LENGTH
+    return isinstance(value, str) and low <= len(value) <= high and value.replace("-", "").isalnum()
+
+
+def held_counter(session: Session, actor: Actor) -> Counter | None:
+    if actor.kind != "staff":
+        return None
+    return session.scalar(select(Counter).where(Counter.staff_id == actor.id))
+
+
+def require_clerk(actor: Actor | None) -> Actor:
+    if actor is None or actor.kind != "staff" or actor.role != Role.CLERK:
+        raise Forbidden(
+            N_("The counter console is for clerks. Managers use the dashboard."), code="not_clerk"
+        )
+    return actor
+
+
+def claim(
+    session: Session, counter_id: int, actor: Actor, console_id: str, is_live: Callable[[str], bool]
+) -> Counter:
+    """Make this console the one of the clerk's counter. Refused while another console of
+    the counter is connected (``is_live``); a console that is gone is replaced."""
+    counter = counter_for_update(session, counter_id, actor)
+    if counter.staff_id != actor.id:
+        raise Forbidden(N_("Counter %(number)s is not yours: open it first."), number=counter.number)
+    current = counter.session_id
+    if current == console_id:
+        return counter
+    if current and is_live(current):
+        raise Conflict(
+            N_("Counter %(number)s is already open in another window."),
+            code="counter_open_elsewhere",
+            number=counter.number,
+        )
+    counter.session_id = console_id
+    session.flush()
+    append_event(
+        session,
+        counter.centre_id,
+        "counter_console_claimed",
+        actor,
+        counter_id=counter.id,
+        data={"took_over": bool(current)},
+    )
+    return counter
+
+
+def require_console(session: Session, counter_id: Any, actor: Actor, console_id: Any) -> Counter:
+    """The counter, if this console is the one that has it."""
+    if not valid_id(counter_id):
+        raise NotFound(N_("No counter %(id)s."), id=str(counter_id)[:12])
+    counter = session.get(Counter, counter_id)
+    if counter is None or not actor.may_act_in(counter.centre_id):
+        raise NotFound(N_("No counter %(id)s."), id=counter_id)
+    if counter.staff_id != actor.id:
+        raise Conflict(
+            N_("Counter %(number)s is no longer yours: it was closed. Open it again from the list."),
+            code="counter_lost",
+            number=counter.number,
+        )
+    if not valid_console_id(console_id) or counter.session_id != console_id:
+        raise Conflict(
+            N_("Counter %(number)s is now open in another window: this one no longer acts."),
+            code="console_replaced",
+            number=counter.number,
+        )
+    return counter
+
+
+def require_expected(session: Session, token_id: Any, expect: Any, counter: Counter) -> Token:
+    """The token the console acts on, as the console shows it (state and counter)."""
+    token = session.get(Token, token_id) if valid_id(token_id) else None
+    if token is None or token.centre_id != counter.centre_id:
+        raise NotFound(N_("No token %(id)s."), id=str(token_id)[:12])
+    if isinstance(expect, str) and expect and token.state.value != expect:
+        raise Conflict(
+            N_("Token %(number)s was changed elsewhere: it is now %(state)s. The console shows it afresh."),
+            code="stale",
+            number=token.number,
+            state=token.state.value,
+        )
+    return token
+
+
+def _served_today(session: Session, actor: Actor, centre_id: int, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.centre_id == centre_id,
+                Event.kind == "token_completed",
+                Event.actor == actor.label,
+                Event.at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str, Any]:
+    """What the console draws. For its own clerk only: it includes the current request
+    in full."""
+    centre = counter.centre
+    now = utcnow()
+    day = local_day(centre.tz, now)
+    midnight = datetime.combine(day, time(0), tzinfo=centre.tz)
+    profile_ids = {e.service_id: e.weight for e in counter.profile}
+    summary = {s["id"]: s for s in queue_state.queue_summary(session, centre)}
+    profile = []
+    for entry in sorted(counter.profile, key=lambda e: (-e.weight, e.service.sort_order)):
+        row = summary.get(entry.service_id)
+        profile.append(
+            {
+                "id": entry.service_id,
+                "code": entry.service.code,
+                "prefix": entry.service.prefix,
+                "name_en": entry.service.name_en,
+                "name_ur": entry.service.name_ur,
+                "weight": entry.weight,
+                "waiting": row["waiting"] if row else 0,
+                "longest_wait_seconds": row["longest_wait_seconds"] if row else 0,
+                "target_wait_minutes": entry.service.target_wait_minutes,
+            }
+        )
+    direct = session.scalars(
+        select(Token)
+        .where(
+            Token.target_counter_id == counter.id,
+            Token.state == TokenState.WAITING,
+            Token.business_day == day,
+        )
+        .order_by(Token.queued_at)
+    ).all()
+    current = session.scalar(
+        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
+    )
+    current_data = None
+    if current is not None:
+        current_data = queue_state.token_staff(current)
+        current_data["request"] = None
+        req = cases.request_of_token(session, current)
+        if req is not None and current.state == TokenState.SERVING and cases.may_open(req, actor):
+            current_data["request"] = cases.request_detail(req, actor)
+            current_data["request"]["untouched"] = cases.is_untouched(req)
+    parked = session.scalars(
+        select(Token)
+        .where(Token.counter_id == counter.id, Token.state == TokenState.PARKED)
+        .order_by(Token.started_at, Token.id)
+    ).all()
+    no_shows = session.scalars(
+        select(Token)
+        .where(
+            Token.centre_id == centre.id,
+            Token.state == TokenState.NO_SHOW,
+            Token.business_day == day,
+        )
+        .order_by(Token.finished_at.desc(), Token.id.desc())
+        .limit(NO_SHOW_LIST)
+    ).all()
+    requests = cases.open_requests_of(session, actor, centre) if not actor.is_manager else []
+    current_counters = queue_state.current_tokens(session, centre.id)
+    services = session.scalars(
+        select(Service).where(Service.centre_id == centre.id, Service.is_active).order_by(Service.sort_order)
+    ).all()
+    return {
+        "server_time": now.isoformat(),
+        "centre": queue_state.centre_public(centre),
+        "max_recalls": centre.max_recalls,
+        "counter": {
+            "id": counter.id,
+            "number": counter.number,
+            "name": counter.name,
+            "state": counter.state.value,
+            "clerk": counter.staff.full_name if counter.staff else None,
+            "opened_at": queue_state.iso(counter.opened_at),
+        },
+        "current": current_data,
+        "parked": [queue_state.token_staff(t) for t in parked],
+        "no_shows": [queue_state.token_staff(t) for t in no_shows],
+        "profile": profile,
+        "direct": [queue_state.token_staff(t) for t in direct],
+        "served_today": _served_today(session, actor, centre.id, midnight),
+        "requests": [cases.request_summary(r, now) for r in requests],
+        "services": [
+            {
+                "code": s.code,
+                "prefix": s.prefix,
+                "name_en": s.name_en,
+                "name_ur": s.name_ur,
+                "in_profile": s.id in profile_ids,
+            }
+            for s in services
+        ],
+        "counters": [
+            queue_state.counter_public(c, current_counters.get(c.id))
+            for c in centre.counters
+            if c.id != counter.id
+        ],
+    }
+
+
+def counter_list(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The picker: the centre's counters, their state and clerk, and whose they are."""
+    if actor.centre_id is None:
+        return []
+    counters = session.scalars(
+        select(Counter).where(Counter.centre_id == actor.centre_id).order_by(Counter.number)
+    ).all()
+    return [
+        {
+            "id": c.id,
+            "number": c.number,
+            "name": c.name,
+            "state": c.state.value,
+            "clerk": c.staff.full_name if c.staff else None,
+            "is_free": c.staff_id is None,
+            "is_mine": c.staff_id == actor.id,
+            "services": [
+                {"code": e.service.code, "name_en": e.service.name_en, "name_ur": e.service.name_ur}
+                for e in sorted(c.profile, key=lambda e: -e.weight)
+            ],
+        }
+        for c in counters
+    ]

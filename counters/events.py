@@ -1,0 +1,273 @@
+"""The console's socket side: the "console" screen (join → the console state, for this
+socket only) and ``console_action``, every action a clerk takes, each in its own unit of
+work, answered with the fresh console state. Bound per app by ``register``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import gettext
+from sqlalchemy.orm import Session
+
+from counters import console
+from queue_server import operations, queue_state
+from queue_server import rooms as room
+from queue_server.actors import Actor
+from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
+from queue_server.extensions import db, socketio
+from queue_server.models import Counter, Token
+from queue_server.operations import requests as cases
+from queue_server.realtime import _actor as socket_actor
+from queue_server.realtime import screen
+from queue_server.unit_of_work import current_session, run_in_transaction
+
+# console id -> the sockets (sids) of this process that joined as that console
+_presence: dict[str, set[str]] = {}
+_presence_lock = threading.Lock()
+
+
+def register(app: Flask) -> None:
+    """Bind the console's socket events to this app's Socket.IO server."""
+    socketio.on_event("console_action", on_console_action)
+
+
+def is_live(console_id: str) -> bool:
+    """Whether a console is connected to this process now."""
+    server = socketio.server
+    with _presence_lock:
+        sids = set(_presence.get(console_id, ()))
+    live = {sid for sid in sids if server is not None and server.manager.is_connected(sid, "/")}
+    with _presence_lock:
+        if live:
+            _presence[console_id] = live
+        else:
+            _presence.pop(console_id, None)
+    return bool(live)
+
+
+def message_of(exc: DomainError) -> str:
+    """The error in the caller's language, with state and action words translated too."""
+    template = gettext(exc.template)
+    if not exc.params:
+        return template
+    params = {
+        k: gettext(console.WORDS[v]) if isinstance(v, str) and v in console.WORDS else v
+        for k, v in exc.params.items()
+    }
+    try:
+        return template % params
+    except (KeyError, TypeError, ValueError):
+        return str(exc)
+
+
+def error_reply(exc: DomainError) -> dict[str, Any]:
+    """As the API answers (with its HTTP status), in the caller's language."""
+    return {"ok": False, "error": exc.code, "status": exc.status, "message": message_of(exc), **exc.extra()}
+
+
+@screen("console")
+def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """A clerk's console for the counter it has claimed: the centre's counters room (queue
+    and counter changes) and the counter's own room."""
+    who = console.require_clerk(actor)
+    counter = console.require_console(s, data.get("counter"), who, data.get("console"))
+    with _presence_lock:
+        _presence.setdefault(str(data["console"]), set()).add(request.sid)  # type: ignore[attr-defined]
+    state = console.console_state(s, counter, who)
+    return [room.counters(counter.centre_id), room.counter(counter.id)], state
+
+
+Handler = Callable[[Session, Counter, Actor, dict[str, Any]], dict[str, Any]]
+
+
+def _token_at(s: Session, counter: Counter, data: dict[str, Any]) -> Token:
+    token = console.require_expected(s, data.get("token"), data.get("expect"), counter)
+    if token.counter_id != counter.id:
+        raise Conflict(
+            N_("Token %(number)s was changed elsewhere: it is now %(state)s. The console shows it afresh."),
+            code="stale",
+            number=token.number,
+            state=token.state.value,
+        )
+    return token
+
+
+def _token_op(op: Callable[..., Token], **fixed: Any) -> Handler:
+    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+        token = _token_at(s, counter, data)
+        return {"token": queue_state.token_staff(op(s, token.id, who, **fixed))}
+
+    return handle
+
+
+def _call_next(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    token = operations.call_next(s, counter.id, who)
+    return {"token": queue_state.token_staff(token) if token else None}
+
+
+def _complete(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    token = _token_at(s, counter, data)
+    outcome = data.get("outcome") or "served"
+    return {"token": queue_state.token_staff(operations.complete(s, token.id, who, outcome=str(outcome)))}
+
+
+def _transfer(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    token = _token_at(s, counter, data)
+    service = data.get("service")
+    target = data.get("to_counter")
+    if not (isinstance(service, str) and service) and not isinstance(target, int):
+        raise ValidationFailed(N_("Transfer to either a service or a counter."))
+    if isinstance(target, int) and not console.valid_id(target):
+        raise ValidationFailed(N_("There is no counter %(number)s."), number=str(target)[:12])
+    if isinstance(target, int):
+        found = s.query(Counter).filter_by(centre_id=counter.centre_id, number=target).one_or_none()
+        if found is None:
+            raise ValidationFailed(N_("There is no counter %(number)s."), number=target)
+        moved = operations.transfer(s, token.id, who, counter_id=found.id)
+    else:
+        moved = operations.transfer(s, token.id, who, service_code=str(service))
+    return {"token": queue_state.token_staff(moved)}
+
+
+def _requeue(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    token = console.require_expected(s, data.get("token"), data.get("expect") or "no_show", counter)
+    return {"token": queue_state.token_staff(operations.requeue(s, token.id, who))}
+
+
+def _counter_op(op: Callable[..., Counter]) -> Handler:
+    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+        op(s, counter.id, who)
+        return {}
+
+    return handle
+
+
+def _request_id(data: dict[str, Any]) -> int:
+    value = data.get("request")
+    if not console.valid_id(value):
+        raise ValidationFailed(N_("Say which request."))
+    return value
+
+
+def _expect(data: dict[str, Any]) -> str | None:
+    value = data.get("expect")
+    return value if isinstance(value, str) and value else None
+
+
+def _request_save(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    fields = data.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ValidationFailed(N_("Send the request's fields."))
+    request_id = _request_id(data)
+    current = cases.request_for(s, request_id, who)
+    if data.get("record") and current.state == cases.S.OPEN:
+        req = cases.advance_request(
+            s, request_id, who, to=cases.S.IN_PROCESS.value, expect=_expect(data), fields=fields
+        )
+    else:
+        req = cases.update_request(s, request_id, who, fields, expect=_expect(data))
+    return {"request": cases.request_detail(req, who)}
+
+
+def _request_advance(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    to = data.get("to")
+    req = cases.advance_request(
+        s, _request_id(data), who, to=to if isinstance(to, str) else None, expect=_expect(data)
+    )
+    return {"request": cases.request_detail(req, who)}
+
+
+def _request_close(outcome: str) -> Handler:
+    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+        req = cases.close_request(
+            s, _request_id(data), who, outcome, str(data.get("reason") or ""), expect=_expect(data)
+        )
+        return {"request": cases.request_detail(req, who)}
+
+    return handle
+
+
+def _request_collect(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    req = cases.collection_call(s, _request_id(data), who, expect=_expect(data))
+    return {"request": cases.request_detail(req, who)}
+
+
+def _request_detail(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    req = cases.request_for(s, _request_id(data), who)
+    detail = cases.request_detail(req, who)
+    detail["untouched"] = cases.is_untouched(req)
+    return {"request": detail}
+
+
+def _nothing(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+ACTIONS: dict[str, Handler] = {
+    "state": _nothing,
+    "call_next": _call_next,
+    "recall": _token_op(operations.recall),
+    "start": _token_op(operations.start),
+    "no_show": _token_op(operations.no_show),
+    "park": _token_op(operations.park),
+    "unpark": _token_op(operations.unpark),
+    "complete": _complete,
+    "transfer": _transfer,
+    "requeue": _requeue,
+    "pause": _counter_op(operations.pause_counter),
+    "resume": _counter_op(operations.resume_counter),
+    "close": _counter_op(operations.close_counter),
+    "request_detail": _request_detail,
+    "request_save": _request_save,
+    "request_advance": _request_advance,
+    "request_reject": _request_close("rejected"),
+    "request_withdraw": _request_close("withdrawn"),
+    "request_collect": _request_collect,
+}
+
+
+def on_console_action(data: Any = None) -> dict[str, Any]:
+    """{"action", "counter", "console", "token"?, "expect"?, …} → {"ok", "state", …}.
+    Refused (nothing changed) for another console of the counter, a token that changed
+    elsewhere, and whatever the operation itself refuses."""
+    try:
+        who = console.require_clerk(socket_actor())
+        if not isinstance(data, dict) or data.get("action") not in ACTIONS:
+            raise ValidationFailed(N_("Unknown action."))
+        handler = ACTIONS[data["action"]]
+
+        def work(s: Session) -> dict[str, Any]:
+            counter = console.require_console(s, data.get("counter"), who, data.get("console"))
+            result = handler(s, counter, who, data)
+            if data["action"] == "close":
+                return {"ok": True, "closed": True}
+            s.flush()
+            s.refresh(counter)
+            return {"ok": True, **result, "state": console.console_state(s, counter, who)}
+
+        return run_in_transaction(work)
+    except DomainError as exc:
+        db.session.rollback()
+        reply = error_reply(exc)
+        reply["state"] = _fresh_state(data)
+        return reply
+    finally:
+        db.session.remove()
+
+
+def _fresh_state(data: Any) -> dict[str, Any] | None:
+    """After a refusal, the console redraws from what is true now (when it still may)."""
+    try:
+        who = console.require_clerk(socket_actor())
+        if not isinstance(data, dict):
+            return None
+        s = current_session()
+        counter = console.require_console(s, data.get("counter"), who, data.get("console"))
+        return console.console_state(s, counter, who)
+    except DomainError:
+        return None
+    finally:
+        db.session.rollback()
