@@ -48,6 +48,18 @@ def hit(key: str, limit: int, window_seconds: int) -> bool:
         return count <= limit
 
 
+def count(key: str, window_seconds: int) -> int:
+    """Hits already counted for ``key`` in the current window (counts nothing more)."""
+    url = current_app.config.get("REDIS_URL")
+    if url:
+        bucket = f"khidmat:rl:{key}:{int(time.time() // window_seconds)}"
+        return int(_redis(url).get(bucket) or 0)
+    now = time.monotonic()
+    with _lock:
+        value, started = _windows.get(key, (0, now))
+        return 0 if now - started >= window_seconds else value
+
+
 def enforce(key: str, limit: int, window_seconds: int) -> None:
     if not hit(key, limit, window_seconds):
         raise RateLimited(N_("Too many requests: wait a moment and try again."))

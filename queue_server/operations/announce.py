@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state, rooms
-from queue_server.models import Centre, Counter, Token
+from queue_server import estimate, notify, queue_state, rooms
+from queue_server.clock import local_day
+from queue_server.models import (
+    Centre,
+    Counter,
+    Notification,
+    Priority,
+    RequestState,
+    Service,
+    ServiceRequest,
+    Token,
+    TokenState,
+)
 from queue_server.publish import Message, publish
+from queue_server.tracking import track_payload
+
+ALMOST_TURN = "almost_turn"
+REQUEST_READY = "request_ready"
+LIVE_POSITIONS = 25
 
 
 def queue_changed(session: Session, centre: Centre) -> None:
@@ -20,8 +37,11 @@ def token_changed(session: Session, token: Token) -> None:
     if token.counter_id:
         targets.append(rooms.counter(token.counter_id))
     publish(session, Message("token_changed", tuple(targets), {"token": public}))
-    track = {"token": public, "ahead": queue_state.tokens_ahead(session, token)}
+    view = track_payload(session, token)
+    track = {"token": public, "ahead": view["ahead"], "view": view}
     publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+    if token.state in (TokenState.WAITING, TokenState.CANCELLED):
+        positions_changed(session, token.centre, token.service_id)
 
 
 def token_called(session: Session, token: Token, kind: str = "call") -> None:
@@ -32,6 +52,69 @@ def token_called(session: Session, token: Token, kind: str = "call") -> None:
     if token.counter_id:
         targets = (*targets, rooms.counter(token.counter_id))
     publish(session, Message("token_called", targets, payload))
+    if kind == "call":
+        positions_changed(session, token.centre, token.service_id)
+
+
+def positions_changed(session: Session, centre: Centre, service_id: int) -> None:
+    """Tell the first LIVE_POSITIONS waiting tokens of a service their new place
+    (``token_changed`` with ``ahead`` and ``eta_minutes`` to each tracking room) and queue
+    the "almost your turn" notification, once per token, for those with at most
+    ``centre.almost_turn_ahead`` before them. One query, bounded by LIVE_POSITIONS, so a
+    call costs the same with 20 or 2,000 waiting; a page further back redraws from its
+    periodic snapshot, when a minute of staleness is a small share of its wait."""
+    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
+    rows = session.execute(
+        select(Token.id, Token.public_code, Token.number)
+        .where(
+            Token.centre_id == centre.id,
+            Token.service_id == service_id,
+            Token.business_day == local_day(centre.tz),
+            Token.state == TokenState.WAITING,
+        )
+        # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
+        .order_by(is_normal, Token.queued_at, Token.id)
+        .limit(LIVE_POSITIONS)
+    ).all()
+    if not rows:
+        return
+    capacities = queue_state.counter_capacities(session, centre).get(service_id, [])
+    threshold = centre.almost_turn_ahead
+    for ahead, row in enumerate(rows):
+        payload = {
+            "number": row.number,
+            "state": TokenState.WAITING.value,
+            "ahead": ahead,
+            "eta_minutes": estimate.expected_wait_minutes(ahead, capacities),
+        }
+        publish(session, Message("token_changed", (rooms.token(row.public_code),), payload))
+    near = {row.id: (ahead, row) for ahead, row in enumerate(rows) if ahead <= threshold}
+    if not near:
+        return
+    told = set(
+        session.scalars(
+            select(Notification.token_id).where(
+                Notification.kind == ALMOST_TURN, Notification.token_id.in_(list(near))
+            )
+        )
+    )
+    service = session.get(Service, service_id)
+    for token_id, (ahead, row) in near.items():
+        if token_id in told:
+            continue
+        notify.enqueue(
+            session,
+            centre_id=centre.id,
+            token_id=token_id,
+            kind=ALMOST_TURN,
+            payload={
+                "number": row.number,
+                "ahead": ahead,
+                "centre": centre.code,
+                "service_en": service.name_en if service else "",
+                "service_ur": service.name_ur if service else "",
+            },
+        )
 
 
 def counter_changed(session: Session, counter: Counter) -> None:
@@ -44,3 +127,31 @@ def counter_changed(session: Session, counter: Counter) -> None:
 def centre_refresh(session: Session, centre: Centre) -> None:
     """Every screen of the centre redraws from a fresh snapshot (after end of day)."""
     publish(session, Message("refresh", rooms.centre_rooms(centre.id), {"centre_id": centre.id}))
+
+
+def request_changed(session: Session, request: ServiceRequest) -> None:
+    """A request moved on (in process, ready, delivered …): the citizen's tracking page
+    redraws, and "ready for collection" goes into the notification outbox once."""
+    token = request.token
+    view = track_payload(session, token)
+    track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
+    publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+    if request.state != RequestState.READY:
+        return
+    told = session.scalar(
+        select(Notification.id).where(Notification.token_id == token.id, Notification.kind == REQUEST_READY)
+    )
+    if told is None:
+        notify.enqueue(
+            session,
+            centre_id=token.centre_id,
+            token_id=token.id,
+            kind=REQUEST_READY,
+            payload={
+                "number": token.number,
+                "centre": token.centre.code,
+                "service_en": token.service.name_en,
+                "service_ur": token.service.name_ur,
+                "collect_counter": view["request"]["collect_counter"] if view["request"] else None,
+            },
+        )
