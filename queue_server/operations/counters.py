@@ -9,10 +9,9 @@ from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden
-from queue_server.models import Counter, CounterState, Role, Token
-from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.models import Counter, CounterState, Role
 from queue_server.operations import announce
-from queue_server.operations.lookup import counter_for_update
+from queue_server.operations.lookup import counter_for_update, require_free
 
 
 def open_counter(session: Session, counter_id: int, actor: Actor, session_id: str | None = None) -> Counter:
@@ -69,16 +68,7 @@ def close_counter(session: Session, counter_id: int, actor: Actor) -> Counter:
     """Leave a counter. Refused while a token is called or being served there."""
     counter = counter_for_update(session, counter_id, actor)
     _held_by(counter, actor)
-    busy = session.scalar(
-        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
-    )
-    if busy is not None:
-        raise Conflict(
-            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
-            code="counter_busy",
-            counter=counter.number,
-            number=busy.number,
-        )
+    require_free(session, counter)
     counter.staff_id = None
     counter.session_id = None
     counter.state = CounterState.CLOSED

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, Forbidden, NotFound
 from queue_server.models import Centre, Counter, CounterState, Role, Service, Token
+from queue_server.models.token import AT_COUNTER_STATES
 
 
 def centre_by_code(session: Session, code: str) -> Centre:
@@ -67,3 +68,22 @@ def service_by_code(session: Session, centre: Centre, code: str) -> Service:
     if service is None:
         raise NotFound(N_("No service %(service)s at this centre."), service=code[:40])
     return service
+
+
+def busy_with(session: Session, counter: Counter) -> Token | None:
+    """The token called or being served at this counter, if any."""
+    return session.scalar(
+        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
+    )
+
+
+def require_free(session: Session, counter: Counter) -> None:
+    """A counter takes one citizen at a time: refuse while one is called or served there."""
+    busy = busy_with(session, counter)
+    if busy is not None:
+        raise Conflict(
+            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
+            code="counter_busy",
+            counter=counter.number,
+            number=busy.number,
+        )

@@ -15,10 +15,10 @@ from queue_server.clock import local_day, utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.lifecycle import Action, next_state
 from queue_server.models import Centre, Counter, Device, Priority, Service, Token, TokenState
-from queue_server.models.token import AT_COUNTER_STATES
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
     counter_for_update,
+    require_free,
     require_holder,
     require_open,
     service_by_code,
@@ -173,12 +173,6 @@ def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> b
     return taken is not None
 
 
-def _busy_with(session: Session, counter: Counter) -> Token | None:
-    return session.scalar(
-        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
-    )
-
-
 def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
     """Call the next token at a counter by the dispatch rule, or None when nobody waits.
 
@@ -188,14 +182,7 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
     counter = counter_for_update(session, counter_id, actor)
     require_holder(counter, actor)
     require_open(counter)
-    busy = _busy_with(session, counter)
-    if busy is not None:
-        raise Conflict(
-            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
-            code="counter_busy",
-            counter=counter.number,
-            number=busy.number,
-        )
+    require_free(session, counter)
     centre = counter.centre
     weights = {e.service_id: e.weight for e in counter.profile}
     view = dispatch.CounterView(
@@ -239,14 +226,7 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
     counter = counter_for_update(session, counter_id, actor)
     require_holder(counter, actor)
     require_open(counter)
-    busy = _busy_with(session, counter)
-    if busy is not None:
-        raise Conflict(
-            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
-            code="counter_busy",
-            counter=counter.number,
-            number=busy.number,
-        )
+    require_free(session, counter)
     token = token_for_update(session, token_id, actor)
     if token.centre_id != counter.centre_id:
         raise NotFound(N_("No token %(id)s."), id=token_id)
@@ -374,14 +354,7 @@ def park(session: Session, token_id: int, actor: Actor) -> Token:
 
 def unpark(session: Session, token_id: int, actor: Actor) -> Token:
     token, counter = _at_counter(session, token_id, actor, Action.UNPARK)
-    busy = _busy_with(session, counter)
-    if busy is not None:
-        raise Conflict(
-            N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
-            code="counter_busy",
-            counter=counter.number,
-            number=busy.number,
-        )
+    require_free(session, counter)
     token.state = next_state(Action.UNPARK, token.state)
     session.flush()
     _record(session, token, actor, "token_unparked")
