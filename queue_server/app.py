@@ -62,7 +62,9 @@ def configure_extensions(app: Flask) -> None:
         async_mode=app.config["ASYNC_MODE"],
         message_queue=app.config.get("REDIS_URL") or None,
         channel=app.config["SOCKETIO_CHANNEL"],
-        cors_allowed_origins=[],
+        # None: only pages of this very origin (scheme://host, or X-Forwarded-Proto/Host
+        # from the proxy) may open a socket, so another site cannot ride a browser's session.
+        cors_allowed_origins=None,
         logger=False,
         engineio_logger=False,
     )
@@ -71,7 +73,7 @@ def configure_extensions(app: Flask) -> None:
 def configure_i18n(app: Flask) -> None:
     # One catalogue per package (queue_server, kiosk, counters, display), merged by Babel.
     folders = [PACKAGE_DIR / "translations"] + [
-        PROJECT_DIR / name / "translations" for name in ("kiosk", "counters", "display")
+        PROJECT_DIR / name / "translations" for name in ("kiosk", "counters", "counters/manager", "display")
     ]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders if f.is_dir())
 

@@ -11,14 +11,14 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
@@ -62,9 +62,16 @@ def device_actor(device: Device) -> Actor:
 
 
 def authenticate_password(db_session: Session, username: str, password: str) -> Staff:
-    """Check a login. After repeated failures the account is locked for a while, whatever
-    the password, so guessing is slow."""
-    staff = db_session.scalar(select(Staff).where(Staff.username == username.strip()))
+    """Check a login. After ``LOGIN_MAX_FAILURES`` failures in a row the account is locked
+    for ``LOGIN_LOCK_SECONDS``, whatever the password, so guessing is slow.
+
+    The count lives in the database (one atomic UPDATE, so every server process sees the
+    same count) and a refused attempt is committed before the refusal is raised: the one
+    place where a helper commits, because the refusal must not roll back its own record."""
+    username = username.strip()
+    # A name no account can have (and PostgreSQL could not even compare) finds nobody.
+    possible = 0 < len(username) <= 64 and "\x00" not in username
+    staff = db_session.scalar(select(Staff).where(Staff.username == username)) if possible else None
     now = utcnow()
     if staff is None:
         check_password(_DUMMY_HASH, password)
@@ -72,14 +79,33 @@ def authenticate_password(db_session: Session, username: str, password: str) -> 
     if staff.locked_until and staff.locked_until > now:
         raise RateLimited(N_("Too many failed logins: try again in a few minutes."))
     if not staff.is_active or not check_password(staff.password_hash, password):
-        staff.failed_logins += 1
-        if staff.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-            staff.locked_until = now + timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"])
-            staff.failed_logins = 0
+        _record_failure(db_session, staff.id, now)
         raise NotAuthenticated(N_("Wrong username or password."), code="bad_credentials")
-    staff.failed_logins = 0
-    staff.locked_until = None
+    if staff.failed_logins or staff.locked_until:
+        staff.failed_logins = 0
+        staff.locked_until = None
     return staff
+
+
+def _record_failure(db_session: Session, staff_id: int, now: datetime) -> None:
+    failures = db_session.execute(
+        update(Staff)
+        .where(Staff.id == staff_id)
+        .values(failed_logins=Staff.failed_logins + 1)
+        .returning(Staff.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
+        db_session.execute(
+            update(Staff)
+            .where(Staff.id == staff_id)
+            .values(
+                failed_logins=0,
+                locked_until=now + timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"]),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    db_session.commit()
 
 
 def _from_bearer(db_session: Session, key: str) -> tuple[Actor, Any] | None:
@@ -121,11 +147,36 @@ def resolve_caller(db_session: Session) -> tuple[Actor | None, Any, str]:
 
 
 def current_caller() -> tuple[Actor | None, Any]:
-    if "caller" not in g:
+    """The caller of this request, resolved once per request (cached on the request, not
+    on ``g``: an app context can outlive a request, as in tests)."""
+    cached = request.environ.get("khidmat.caller")
+    if cached is None:
         actor, obj, how = resolve_caller(db.session())
-        g.caller = (actor, obj)
-        g.caller_via = how
-    return g.caller  # type: ignore[no-any-return]
+        cached = request.environ["khidmat.caller"] = (actor, obj, how)
+    g.caller_via = cached[2]
+    return cached[0], cached[1]
+
+
+def caller_session() -> str | None:
+    """What one working session of the caller is: a browser login or a personal key. A
+    counter is held by one of them at a time (``open_counter``'s ``session_id``)."""
+    current_caller()
+    if g.caller_via == "bearer":
+        _, _, key = request.headers.get("Authorization", "").partition(" ")
+        return "key:" + key_hash(key.strip())[:24]
+    if g.caller_via == "session" and session.get("login_id"):
+        return "login:" + str(session["login_id"])
+    return None
+
+
+def check_csrf() -> None:
+    """A browser request that changes something must carry the page's CSRF token."""
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        raise Forbidden(N_("The form expired: reload the page."), code="csrf") from exc
 
 
 def admits(actor: Actor, kinds: Iterable[str]) -> bool:
@@ -155,10 +206,7 @@ def requires(*kinds: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             if not admits(actor, kinds):
                 raise Forbidden(N_("You are not allowed to do this."))
             if g.caller_via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
-                try:
-                    csrf.protect()
-                except CSRFError as exc:
-                    raise Forbidden(N_("The form expired: reload the page."), code="csrf") from exc
+                check_csrf()
             return view(*args, **kwargs)
 
         wrapper.admits = kinds  # type: ignore[attr-defined]
@@ -167,17 +215,24 @@ def requires(*kinds: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return decorate
 
 
-def login_session(staff: Staff) -> None:
+def _new_session() -> None:
+    """Start afresh (no session fixation); the CSRF token is renewed with it."""
     session.clear()
+    g.pop("csrf_token", None)  # flask-wtf caches the signed token for the request
+
+
+def login_session(staff: Staff) -> None:
+    _new_session()
     session["staff_id"] = staff.id
     # Changing the password ends every session that used the old one.
     session["auth_epoch"] = staff.password_hash[-12:]
+    session["login_id"] = secrets.token_urlsafe(12)
     session.permanent = True
 
 
 def pair_device_session(device: Device) -> None:
     """Remember a paired kiosk or display in this browser (a long-lived signed cookie)."""
-    session.clear()
+    _new_session()
     session["device_id"] = device.id
     session["device_key"] = device.key_hash
     session.permanent = True

@@ -33,6 +33,7 @@ class Config:
     ASYNC_MODE = "threading"
     SOCKETIO_CHANNEL = "khidmat"  # the Redis channel shared by every process of one deployment
     PUBLIC_BASE_URL: str | None = None  # e.g. https://queue.example.pk; None: the request's host
+    NOTIFIER = "log"  # the notification outbox adapter (queue_server.notify.NOTIFIERS)
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
     WTF_CSRF_TIME_LIMIT = None

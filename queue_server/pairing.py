@@ -7,11 +7,13 @@ long-lived signed session cookie. UI packages call ``paired_device`` in their vi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, render_template, request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from queue_server.api.registry import PUBLIC, endpoint
 from queue_server.auth import key_hash, pair_device_session, resolve_caller
 from queue_server.errors import N_, NotAuthenticated, ValidationFailed
 from queue_server.models import Centre, Device, DeviceKind
@@ -35,22 +37,43 @@ def pairing_page(kind: DeviceKind, centre_code: str) -> tuple[str, int]:
     return render_template("pair.html", kind=kind.value, centre=centre_code), 401
 
 
-@bp.post("/api/v1/devices/pair")
-def pair() -> Any:
+class PairIn(BaseModel):
+    key: str = Field(default="", max_length=200)
+    kind: Literal["kiosk", "display"] | None = None
+    centre: str | None = Field(default=None, max_length=64)
+
+
+class PairedOut(BaseModel):
+    ok: bool
+    device: str
+    kind: str
+    centre: str | None
+
+
+@endpoint(
+    bp,
+    "/api/v1/devices/pair",
+    "POST",
+    summary="Pair this browser with a kiosk or display key (remembered in a long-lived cookie)",
+    admits=PUBLIC,
+    body=PairIn,
+    responses={200: PairedOut},
+    errors=(401, 429),
+    tag="devices",
+    write=False,
+)
+def pair(body: PairIn) -> Any:
     """{"key": <device key>, "kind": "kiosk"|"display", "centre": <code>} -> cookie set."""
     enforce(f"pair:{request.remote_addr}", 10, 60)
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+    if not body.key.strip():
         raise ValidationFailed(N_("Type the device key."))
     s = current_session()
-    device = s.scalar(
-        select(Device).where(Device.key_hash == key_hash(data["key"].strip()), Device.is_active)
-    )
+    device = s.scalar(select(Device).where(Device.key_hash == key_hash(body.key.strip()), Device.is_active))
     if device is None:
         raise NotAuthenticated(N_("That key is not a registered device."), code="bad_key")
     centre = s.get(Centre, device.centre_id)
-    if data.get("kind") not in (None, device.kind.value) or (
-        data.get("centre") not in (None, centre.code if centre else None)
+    if body.kind not in (None, device.kind.value) or (
+        body.centre not in (None, centre.code if centre else None)
     ):
         raise ValidationFailed(N_("That key belongs to another device or centre."), code="wrong_device")
     pair_device_session(device)

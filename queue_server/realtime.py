@@ -133,6 +133,25 @@ def _actor() -> Actor | None:
         return _actors.get(request.sid)  # type: ignore[attr-defined]
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+
+
+def payload_id(data: Any, name: str) -> int | None:
+    """An id from a socket payload: a JSON integer in the database's range, else None
+    (``true`` is not 1, and an id too large for the column names nothing)."""
+    value = data.get(name) if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        return None
+    return value
+
+
+def payload_text(data: Any, name: str, max_length: int = 64) -> str | None:
+    value = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value or len(value) > max_length or "\x00" in value:
+        return None
+    return value
+
+
 def _require(actor: Actor | None, *kinds: str) -> Actor:
     if actor is None:
         raise NotAuthenticated(N_("Log in or give a key."))
@@ -165,8 +184,8 @@ def on_join(data: Any = None) -> dict[str, Any]:
 
 def _centre_screen(data: dict[str, Any], actor: Actor | None, *kinds: str):  # type: ignore[no-untyped-def]
     who = _require(actor, *kinds)
-    code = data.get("centre")
-    if not isinstance(code, str):
+    code = payload_text(data, "centre")
+    if code is None:
         raise ValidationFailed(N_("Say which centre."))
     return centre_for(current_session(), who, code)
 
@@ -192,7 +211,8 @@ def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tup
 @screen("counter")
 def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     who = _require(actor, "staff")
-    counter = s.get(Counter, data.get("counter")) if isinstance(data.get("counter"), int) else None
+    counter_id = payload_id(data, "counter")
+    counter = s.get(Counter, counter_id) if counter_id is not None else None
     if counter is None or not who.may_act_in(counter.centre_id):
         raise Forbidden(N_("You may not watch this counter."))
     if counter.staff_id != who.id and not who.is_manager:
@@ -206,8 +226,8 @@ def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
 def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     from queue_server.tracking import track_view
 
-    code = data.get("code")
-    if not isinstance(code, str):
+    code = payload_text(data, "code")
+    if code is None:
         raise ValidationFailed(N_("Say which token."))
     return [room.token(code)], track_view(s, code, request.remote_addr or "?")
 
@@ -216,8 +236,8 @@ def on_call_next(data: Any = None) -> dict[str, Any]:
     """A counter calls the next token over the socket: {"counter": id}."""
     try:
         who = _require(_actor(), "clerk", "manager")
-        counter_id = data.get("counter") if isinstance(data, dict) else None
-        if not isinstance(counter_id, int):
+        counter_id = payload_id(data, "counter")
+        if counter_id is None:
             raise ValidationFailed(N_("Say which counter."))
 
         def work(s: Session) -> dict[str, Any] | None:
@@ -247,7 +267,8 @@ def on_token_action(data: Any = None) -> dict[str, Any]:
     """{"token": id, "action": "recall"|...; "outcome" for complete}."""
     try:
         who = _require(_actor(), "staff")
-        if not isinstance(data, dict) or not isinstance(data.get("token"), int):
+        token_id = payload_id(data, "token")
+        if token_id is None:
             raise ValidationFailed(N_("Say which token."))
         action = TOKEN_ACTIONS.get(str(data.get("action")))
         if action is None:
@@ -257,7 +278,7 @@ def on_token_action(data: Any = None) -> dict[str, Any]:
             kwargs["outcome"] = str(data["outcome"])
 
         def work(s: Session) -> dict[str, Any]:
-            return queue_state.token_staff(action(s, data["token"], who, **kwargs))
+            return queue_state.token_staff(action(s, token_id, who, **kwargs))
 
         return {"ok": True, "token": run_in_transaction(work)}
     except DomainError as exc:

@@ -1,49 +1,65 @@
 """``khidmat serve``: gunicorn, configured for the database in use.
 
-SQLite (the embedded default): one process in threading mode, a thread per open socket
-(gevent would freeze on SQLite's write lock). PostgreSQL: gevent workers, as many as asked;
-more than one needs ``KHIDMAT_REDIS_URL`` so every process can reach every screen.
+SQLite (the embedded default): one process in threading mode (gunicorn ``gthread``), a
+thread per open socket; gevent would freeze on SQLite's write lock, so it is refused.
+PostgreSQL: gevent workers, as many as asked; more than one process needs
+``KHIDMAT_REDIS_URL`` so every process can reach every screen. The Socket.IO
+``async_mode`` is always set explicitly (``KHIDMAT_ASYNC_MODE``) to match the worker class,
+so an installed eventlet is never picked up by accident.
+
+gevent must patch the standard library before anything else is imported: psycopg 3 picks
+its wait function when it is imported, and the one it picks in an unpatched process blocks
+the whole worker while a query waits (two requests contending for one row then wait for
+each other forever). ``khidmat serve`` has already imported the application by the time
+it runs, so for gevent it re-executes itself as ``python -m queue_server.serving``, which
+patches first and imports the application only in the workers.
+
+Behind a reverse proxy set ``KHIDMAT_PROXY_HOPS`` (the number of proxies in front, usually
+1): the client address (rate limits), scheme and host then come from the proxy's
+``X-Forwarded-*`` headers. Without it those headers are ignored, so a client cannot fake them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+if __name__ == "__main__" and os.environ.get("KHIDMAT_ASYNC_MODE") == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import json  # after gevent's patching, on purpose
+import logging
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+log = logging.getLogger(__name__)
+ASYNC_MODES = ("threading", "gevent")
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from queue_server.app import create_app
-
-        return create_app()
-
-
-def run(*, host: str, port: int, workers: int | None, threads: int, async_mode: str | None) -> None:
-    url = os.environ.get("KHIDMAT_DATABASE_URL", "")
+def plan(
+    *, workers: int | None, threads: int, async_mode: str | None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Decide the worker class and count for this environment; refuse unsafe mixes."""
+    env = dict(os.environ if env is None else env)
+    url = env.get("KHIDMAT_DATABASE_URL", "")
     is_sqlite = not url or url.startswith("sqlite")
     mode = async_mode or ("threading" if is_sqlite else "gevent")
+    if mode not in ASYNC_MODES:
+        raise SystemExit(f"async mode {mode!r}: use threading or gevent")
     if mode == "gevent" and is_sqlite:
         raise SystemExit("gevent with SQLite freezes on the write lock: use threading or PostgreSQL")
     workers = workers or 1
-    if workers > 1 and (is_sqlite or not os.environ.get("KHIDMAT_REDIS_URL")):
+    if workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    if workers > 1 and (is_sqlite or not env.get("KHIDMAT_REDIS_URL")):
         raise SystemExit("several workers need PostgreSQL and KHIDMAT_REDIS_URL")
-    os.environ["KHIDMAT_ASYNC_MODE"] = mode
     options: dict[str, Any] = {
-        "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gevent" if mode == "gevent" else "gthread",
         "timeout": 60,
         "graceful_timeout": 10,
+        "keepalive": 5,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",
@@ -52,4 +68,81 @@ def run(*, host: str, port: int, workers: int | None, threads: int, async_mode: 
         options["threads"] = threads
     else:
         options["worker_connections"] = 2000
-    _Server(options).run()
+    return {"mode": mode, "options": options}
+
+
+def proxy_hops(env: dict[str, str] | None = None) -> int:
+    raw = (os.environ if env is None else env).get("KHIDMAT_PROXY_HOPS", "0").strip() or "0"
+    if not raw.isdigit():
+        raise SystemExit("KHIDMAT_PROXY_HOPS must be a whole number (proxies in front of khidmat)")
+    return int(raw)
+
+
+def psycopg_wait() -> str:
+    """The name of the wait function psycopg uses in this process ('' if not loaded)."""
+    waiting = sys.modules.get("psycopg.waiting")
+    return getattr(getattr(waiting, "wait", None), "__name__", "") if waiting else ""
+
+
+def load_app(mode: str, hops: int) -> Any:
+    """Build the application in a worker; refuse a gevent worker whose database driver
+    would block it."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from queue_server.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        from queue_server.extensions import db
+
+        db.engine.dialect.dbapi  # noqa: B018  (imports the driver now, to check it below)
+    wait = psycopg_wait()
+    if mode == "gevent" and wait == "wait_c":
+        raise RuntimeError("psycopg was imported before gevent patched the process: its waits would block")
+    if hops:
+        # Outside the Socket.IO middleware, so the websocket handshake sees them too.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    log.info(
+        "khidmat worker %s: async_mode=%s, psycopg wait=%s, redis=%s, proxy hops=%s",
+        os.getpid(),
+        mode,
+        wait or "-",
+        "on" if app.config.get("REDIS_URL") else "off",
+        hops,
+    )
+    return app
+
+
+def serve(options: dict[str, Any], mode: str, hops: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return load_app(mode, hops)
+
+    Server().run()
+
+
+def run(*, host: str, port: int, workers: int | None, threads: int, async_mode: str | None) -> None:
+    """Serve until stopped (``khidmat serve``)."""
+    decided = plan(workers=workers, threads=threads, async_mode=async_mode)
+    hops = proxy_hops()
+    os.environ["KHIDMAT_ASYNC_MODE"] = decided["mode"]
+    options = {"bind": f"{host}:{port}", **decided["options"]}
+    if decided["mode"] == "gevent":
+        # a fresh interpreter that patches before importing anything (see the module doc)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "queue_server.serving", json.dumps(options)]
+        os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, no shell)
+    serve(options, decided["mode"], hops)
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]), os.environ.get("KHIDMAT_ASYNC_MODE", "threading"), proxy_hops())

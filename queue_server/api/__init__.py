@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from queue_server.api import views  # noqa: E402,F401  (registers the endpoints)
+from queue_server.api import reports, requests, tracking, views  # noqa: E402,F401  (registers the endpoints)

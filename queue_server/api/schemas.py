@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from queue_server.states import Priority
 
 Code = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
 
 
 class Strict(BaseModel):
@@ -25,7 +26,7 @@ class IssueTokenIn(Strict):
 
 class TransferIn(Strict):
     service: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-    counter: int | None = Field(default=None, ge=1)
+    counter: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class CompleteIn(Strict):
@@ -37,13 +38,17 @@ class CancelIn(Strict):
 
 
 class CallSpecificIn(Strict):
-    token: int = Field(ge=1)
+    token: int = Field(ge=1, le=MAX_ID)
     reason: str = Field(min_length=1, max_length=200)
 
 
 class LoginIn(Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+
+
+class CsrfOut(BaseModel):
+    csrf_token: str
 
 
 class ServiceOut(BaseModel):
@@ -145,6 +150,21 @@ class SnapshotOut(BaseModel):
     recent_calls: list[PublicTokenOut]
 
 
+class TrackRequestOut(BaseModel):
+    state: str
+    due_at: str | None
+    ready_at: str | None
+    closed_at: str | None
+    collection_called_at: str | None
+    collect_counter: int | None
+
+
+class TrackFeedbackOut(BaseModel):
+    allowed: bool
+    given: bool
+    rating: int | None
+
+
 class TrackOut(BaseModel):
     number: str
     state: str
@@ -152,12 +172,19 @@ class TrackOut(BaseModel):
     counter: int | None
     ahead: int
     eta_minutes: int | None
+    almost_turn_ahead: int
     centre: str
     centre_name_en: str
     centre_name_ur: str
+    opens_at: str
+    closes_at: str
+    timezone: str
     issued_at: str
     called_at: str | None
+    recalls: int
     request_state: str | None
+    request: TrackRequestOut | None
+    feedback: TrackFeedbackOut
 
 
 class MeOut(BaseModel):

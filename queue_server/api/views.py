@@ -12,7 +12,14 @@ from queue_server import operations, queue_state
 from queue_server.api import bp
 from queue_server.api import schemas as s
 from queue_server.api.registry import PUBLIC, endpoint, openapi_document
-from queue_server.auth import authenticate_password, current_caller, login_session, staff_actor
+from queue_server.auth import (
+    authenticate_password,
+    caller_session,
+    check_csrf,
+    current_caller,
+    login_session,
+    staff_actor,
+)
 from queue_server.errors import N_, Forbidden, NotFound, ValidationFailed
 from queue_server.extensions import db
 from queue_server.models import Counter, Device, DeviceKind, Staff, Token
@@ -93,7 +100,7 @@ def list_counters(code: str) -> Any:
     summary="Issue a token",
     admits=("kiosk", "staff"),
     body=s.IssueTokenIn,
-    responses={201: s.IssuedTokenOut},
+    responses={201: s.IssuedTokenOut, 200: s.IssuedTokenOut},
     errors=(404, 409, 429),
 )
 def issue(code: str, body: s.IssueTokenIn) -> Any:
@@ -149,9 +156,9 @@ def get_token(token_id: int) -> Any:
 
 def _counter_action(name: str, summary: str, op: Any, admits: tuple[str, ...]) -> None:
     def view(counter_id: int) -> Any:
-        counter = op(
-            current_session(), counter_id, actor(), **({"session_id": None} if name == "open" else {})
-        )
+        # One counter, one clerk session: opening it again from another login or key is refused.
+        extra = {"session_id": caller_session()} if name == "open" else {}
+        counter = op(current_session(), counter_id, actor(), **extra)
         current = queue_state.current_tokens(current_session(), counter.centre_id).get(counter.id)
         return queue_state.counter_public(counter, current)
 
@@ -267,18 +274,39 @@ def track(code: str) -> Any:
     return track_view(current_session(), code, request.remote_addr or "?")
 
 
+def _browser_csrf() -> None:
+    """Login and logout change the browser's session: a browser (no bearer key) must send
+    the page's CSRF token, so another site cannot log a clerk in or out."""
+    if not request.headers.get("Authorization"):
+        check_csrf()
+
+
+@endpoint(
+    bp,
+    "/auth/csrf",
+    "GET",
+    summary="A CSRF token for this browser session (also in every page's meta tag)",
+    admits=PUBLIC,
+    responses={200: s.CsrfOut},
+    tag="auth",
+)
+def csrf_token() -> Any:
+    return {"csrf_token": generate_csrf()}
+
+
 @endpoint(
     bp,
     "/auth/login",
     "POST",
-    summary="Staff login (browser session)",
+    summary="Staff login (browser session; needs the X-CSRFToken header)",
     admits=PUBLIC,
     body=s.LoginIn,
     responses={200: s.MeOut},
-    errors=(401, 429),
+    errors=(401, 403, 429),
     tag="auth",
 )
 def login(body: s.LoginIn) -> Any:
+    _browser_csrf()
     enforce(f"login:ip:{request.remote_addr}", 30, 60)
     staff = authenticate_password(current_session(), body.username, body.password)
     login_session(staff)
@@ -289,15 +317,18 @@ def login(body: s.LoginIn) -> Any:
     bp,
     "/auth/logout",
     "POST",
-    summary="End the browser session",
+    summary="End the browser session (needs the X-CSRFToken header)",
     admits=PUBLIC,
     responses={200: s.MeOut},
+    errors=(403,),
     tag="auth",
     write=False,
 )
 def logout() -> Any:
     from flask import session
 
+    if session:
+        _browser_csrf()
     session.clear()
     return {
         "kind": "anonymous",

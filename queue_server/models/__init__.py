@@ -3,7 +3,9 @@
 from queue_server.models.case import ServiceRequest
 from queue_server.models.centre import Centre, Counter, Service, WorkProfileEntry
 from queue_server.models.event import ChainHead, Event
+from queue_server.models.feedback import Feedback, Notification, NotificationStatus
 from queue_server.models.people import Device, Staff, StaffApiKey
+from queue_server.models.stats import Alert, AlertSettings, DailyStat, DailyStatDay
 from queue_server.models.token import ScopedSequence, Token
 from queue_server.states import (
     CounterState,
@@ -17,13 +19,20 @@ from queue_server.states import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertSettings",
     "Centre",
     "ChainHead",
     "Counter",
     "CounterState",
+    "DailyStat",
+    "DailyStatDay",
     "Device",
     "DeviceKind",
     "Event",
+    "Feedback",
+    "Notification",
+    "NotificationStatus",
     "PrintState",
     "Priority",
     "RequestState",

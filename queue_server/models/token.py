@@ -24,6 +24,7 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_tokens_queue", "centre_id", "state", "business_day"),
         Index("ix_tokens_counter_state", "counter_id", "state"),
         Index("ix_tokens_centre_issued", "centre_id", "issued_at"),
+        Index("ix_tokens_centre_day", "centre_id", "business_day", "state"),  # dashboards, reports
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,7 +27,9 @@ def test_the_choice_is_remembered_in_a_cookie(client: FlaskClient, keys: dict[st
 
 
 def test_accept_language_is_the_fallback(client: FlaskClient, keys: dict[str, str]) -> None:
-    r = client.get("/api/v1/tokens/5", headers={**bearer(keys["clerk1"]), "Accept-Language": "ur-PK,ur;q=0.9"})
+    r = client.get(
+        "/api/v1/tokens/5", headers={**bearer(keys["clerk1"]), "Accept-Language": "ur-PK,ur;q=0.9"}
+    )
     assert r.json["message"] == "ٹوکن 5 موجود نہیں۔"
 
 

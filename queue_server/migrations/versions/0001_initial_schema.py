@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 21:57:56.057189
+Create Date: 2026-11-28 22:05:23.281170
 
 """
 from alembic import op
@@ -36,6 +36,70 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_centres')),
     sa.UniqueConstraint('code', name=op.f('uq_centres_code'))
+    )
+    op.create_table('alert_settings',
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('wait_target_percent', sa.Integer(), nullable=False),
+    sa.Column('queue_length', sa.Integer(), nullable=False),
+    sa.Column('idle_minutes', sa.Integer(), nullable=False),
+    sa.Column('is_wait_enabled', sa.Boolean(), nullable=False),
+    sa.Column('is_printer_enabled', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_by', sa.String(length=60), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_alert_settings_centre_id_centres')),
+    sa.PrimaryKeyConstraint('centre_id', name=op.f('pk_alert_settings'))
+    )
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('subject', sa.String(length=40), nullable=False),
+    sa.Column('open_key', sa.String(length=80), nullable=True),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('threshold', sa.Integer(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('raised_at', sa.DateTime(), nullable=False),
+    sa.Column('cleared_at', sa.DateTime(), nullable=True),
+    sa.Column('acknowledged_at', sa.DateTime(), nullable=True),
+    sa.Column('acknowledged_by', sa.String(length=60), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_alerts_centre_id_centres')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
+    sa.UniqueConstraint('open_key', name=op.f('uq_alerts_open_key'))
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_centre_cleared', ['centre_id', 'cleared_at'], unique=False)
+        batch_op.create_index('ix_alerts_centre_raised', ['centre_id', 'raised_at'], unique=False)
+
+    op.create_table('daily_stat_days',
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('states', sa.JSON(), nullable=False),
+    sa.Column('built_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_daily_stat_days_centre_id_centres')),
+    sa.PrimaryKeyConstraint('centre_id', 'day', name=op.f('pk_daily_stat_days'))
+    )
+    op.create_table('daily_stats',
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('hour', sa.Integer(), nullable=False),
+    sa.Column('counter_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('arrivals', sa.Integer(), nullable=False),
+    sa.Column('called', sa.Integer(), nullable=False),
+    sa.Column('served', sa.Integer(), nullable=False),
+    sa.Column('no_shows', sa.Integer(), nullable=False),
+    sa.Column('cancelled', sa.Integer(), nullable=False),
+    sa.Column('unserved', sa.Integer(), nullable=False),
+    sa.Column('within_target', sa.Integer(), nullable=False),
+    sa.Column('waits', sa.JSON(), nullable=False),
+    sa.Column('service_count', sa.Integer(), nullable=False),
+    sa.Column('service_seconds', sa.Integer(), nullable=False),
+    sa.Column('eta_count', sa.Integer(), nullable=False),
+    sa.Column('eta_abs_error_seconds', sa.Integer(), nullable=False),
+    sa.Column('eta_error_seconds', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_daily_stats_centre_id_centres')),
+    sa.PrimaryKeyConstraint('centre_id', 'day', 'service_id', 'hour', 'counter_id', 'staff_id', name=op.f('pk_daily_stats'))
     )
     op.create_table('devices',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -206,6 +270,7 @@ def upgrade():
     sa.UniqueConstraint('public_code', name=op.f('uq_tokens_public_code'))
     )
     with op.batch_alter_table('tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_tokens_centre_day', ['centre_id', 'business_day', 'state'], unique=False)
         batch_op.create_index('ix_tokens_centre_issued', ['centre_id', 'issued_at'], unique=False)
         batch_op.create_index('ix_tokens_counter_state', ['counter_id', 'state'], unique=False)
         batch_op.create_index('ix_tokens_queue', ['centre_id', 'state', 'business_day'], unique=False)
@@ -218,6 +283,46 @@ def upgrade():
     sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_work_profile_entries_service_id_services')),
     sa.PrimaryKeyConstraint('counter_id', 'service_id', name=op.f('pk_work_profile_entries'))
     )
+    op.create_table('feedback',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('counter_id', sa.Integer(), nullable=True),
+    sa.Column('rating', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.String(length=500), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_feedback_centre_id_centres')),
+    sa.ForeignKeyConstraint(['counter_id'], ['counters.id'], name=op.f('fk_feedback_counter_id_counters')),
+    sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_feedback_service_id_services')),
+    sa.ForeignKeyConstraint(['token_id'], ['tokens.id'], name=op.f('fk_feedback_token_id_tokens')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback')),
+    sa.UniqueConstraint('token_id', name=op.f('uq_feedback_token_id'))
+    )
+    with op.batch_alter_table('feedback', schema=None) as batch_op:
+        batch_op.create_index('ix_feedback_centre_created', ['centre_id', 'created_at'], unique=False)
+
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('centre_id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', name='notificationstatus', native_enum=False, length=24), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_notifications_centre_id_centres')),
+    sa.ForeignKeyConstraint(['token_id'], ['tokens.id'], name=op.f('fk_notifications_token_id_tokens')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
+    sa.UniqueConstraint('token_id', 'kind', name=op.f('uq_notifications_token_id_kind'))
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_status', ['status', 'id'], unique=False)
+
     op.create_table('requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('centre_id', sa.Integer(), nullable=False),
@@ -239,6 +344,10 @@ def upgrade():
     sa.Column('due_at', sa.DateTime(), nullable=True),
     sa.Column('ready_at', sa.DateTime(), nullable=True),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('collection_called_at', sa.DateTime(), nullable=True),
+    sa.Column('collection_calls', sa.Integer(), nullable=False),
+    sa.Column('carried_over_at', sa.DateTime(), nullable=True),
+    sa.Column('carry_overs', sa.Integer(), nullable=False),
     sa.Column('is_late', sa.Boolean(), nullable=False),
     sa.Column('extra', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_requests_centre_id_centres')),
@@ -252,6 +361,7 @@ def upgrade():
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_requests_centre_id'), ['centre_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index('ix_requests_staff_state', ['staff_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_token_id'), ['token_id'], unique=False)
 
     # ### end Alembic commands ###
@@ -286,15 +396,25 @@ def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requests_token_id'))
+        batch_op.drop_index('ix_requests_staff_state')
         batch_op.drop_index(batch_op.f('ix_requests_staff_id'))
         batch_op.drop_index(batch_op.f('ix_requests_centre_id'))
 
     op.drop_table('requests')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_status')
+
+    op.drop_table('notifications')
+    with op.batch_alter_table('feedback', schema=None) as batch_op:
+        batch_op.drop_index('ix_feedback_centre_created')
+
+    op.drop_table('feedback')
     op.drop_table('work_profile_entries')
     with op.batch_alter_table('tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_tokens_queue')
         batch_op.drop_index('ix_tokens_counter_state')
         batch_op.drop_index('ix_tokens_centre_issued')
+        batch_op.drop_index('ix_tokens_centre_day')
 
     op.drop_table('tokens')
     with op.batch_alter_table('staff_api_keys', schema=None) as batch_op:
@@ -324,5 +444,13 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_devices_centre_id'))
 
     op.drop_table('devices')
+    op.drop_table('daily_stats')
+    op.drop_table('daily_stat_days')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_centre_raised')
+        batch_op.drop_index('ix_alerts_centre_cleared')
+
+    op.drop_table('alerts')
+    op.drop_table('alert_settings')
     op.drop_table('centres')
     # ### end Alembic commands ###

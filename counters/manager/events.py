@@ -1,0 +1,219 @@
+"""The dashboard's realtime side: the ``dashboard`` and ``province`` screens, and the
+worker that keeps them current.
+
+Joining ``dashboard`` ({"screen": "dashboard", "centre": <code>}, managers) puts a client
+in ``centre:<id>:dashboard`` and sends the centre's live figures as the snapshot; joining
+``province`` (province administrators) puts it in ``province:dashboard`` with every centre.
+
+Every message an operation publishes after its commit passes through a publish sink here;
+one for a centre's rooms marks the centre changed. A background task (started with the
+first dashboard, or the first change when serving) wakes at once, gathers the changes of
+the next instant, evaluates the centre's alerts and pushes its figures: ``stats`` to the
+centre's dashboards and ``province_row`` to the province view. So a manager sees a change
+within a fraction of a second. Every ``SWEEP_SECONDS`` it also re-evaluates the centres
+where something is open, since a wait passes its target by time alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import distinct, select
+from sqlalchemy.orm import Session
+
+from queue_server import alerts, rooms, statistics
+from queue_server.actors import Actor
+from queue_server.auth import admits
+from queue_server.clock import local_day, utcnow
+from queue_server.errors import N_, Forbidden, NotAuthenticated, ValidationFailed
+from queue_server.extensions import db, socketio
+from queue_server.models import (
+    Alert,
+    Centre,
+    Counter,
+    CounterState,
+    Device,
+    DeviceKind,
+    Role,
+    Token,
+    TokenState,
+)
+from queue_server.operations.lookup import centre_for
+from queue_server.publish import Message, add_sink
+from queue_server.realtime import screen
+from queue_server.unit_of_work import run_in_transaction
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 20.0
+COALESCE_SECONDS = 0.1
+
+
+class Hub:
+    """Per process: which centres changed, and the task that refreshes their dashboards."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.dirty: set[int] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.started = False
+        self.sweep_seconds = float(app.config.get("DASHBOARD_SWEEP_SECONDS", SWEEP_SECONDS))
+
+    def mark(self, centre_id: int) -> None:
+        with self.lock:
+            self.dirty.add(centre_id)
+        self.wake.set()
+
+    def ensure_started(self) -> None:
+        with self.lock:
+            if self.started:
+                return
+            self.started = True
+        socketio.start_background_task(self.run)
+
+    def run(self) -> None:
+        next_sweep = time.monotonic() + self.sweep_seconds
+        while True:
+            self.wake.wait(timeout=max(0.05, next_sweep - time.monotonic()))
+            socketio.sleep(COALESCE_SECONDS)
+            self.wake.clear()
+            with self.lock:
+                centres, self.dirty = self.dirty, set()
+            with self.app.app_context():
+                try:
+                    if time.monotonic() >= next_sweep:
+                        next_sweep = time.monotonic() + self.sweep_seconds
+                        centres |= active_centres(db.session)
+                        db.session.rollback()
+                    for centre_id in sorted(centres):
+                        self.refresh(centre_id)
+                except Exception:
+                    log.exception("dashboard worker")
+                finally:
+                    db.session.remove()
+
+    def refresh(self, centre_id: int) -> None:
+        try:
+
+            def work(s: Session) -> dict[str, Any] | None:
+                centre = s.get(Centre, centre_id)
+                return alerts.evaluate(s, centre).live if centre is not None else None
+
+            live = run_in_transaction(work)
+            if live is None:
+                return
+            socketio.emit("stats", live, to=rooms.dashboard(centre_id))
+            rows = statistics.province(db.session, centre_ids=[centre_id])
+            db.session.rollback()
+            if rows:
+                socketio.emit("province_row", rows[0], to=rooms.PROVINCE)
+        except Exception:
+            log.exception("refreshing the dashboard of centre %s", centre_id)
+            db.session.rollback()
+
+
+def active_centres(session: Session) -> set[int]:
+    """Centres where time alone can change an alert: a counter open, someone waiting,
+    an alert open, or a kiosk printer in fault."""
+    found: set[int] = set(
+        session.scalars(select(distinct(Counter.centre_id)).where(Counter.state != CounterState.CLOSED))
+    )
+    found |= set(session.scalars(select(distinct(Alert.centre_id)).where(Alert.cleared_at.is_(None))))
+    found |= set(
+        session.scalars(
+            select(distinct(Device.centre_id)).where(
+                Device.kind == DeviceKind.KIOSK, Device.printer_status.in_(list(statistics.PRINTER_FAULTS))
+            )
+        )
+    )
+    centres = session.execute(select(Centre.id, Centre.timezone)).all()
+    by_day: dict[Any, list[int]] = {}
+    now = utcnow()
+    for cid, tz in centres:
+        by_day.setdefault(local_day(ZoneInfo(tz), now), []).append(cid)
+    for day, ids in by_day.items():
+        found |= set(
+            session.scalars(
+                select(distinct(Token.centre_id)).where(
+                    Token.centre_id.in_(ids), Token.business_day == day, Token.state == TokenState.WAITING
+                )
+            )
+        )
+    return found
+
+
+_hub: Hub | None = None
+
+
+def hub() -> Hub | None:
+    return _hub
+
+
+def _centre_of(message: Message) -> int | None:
+    for room in message.rooms:
+        if room.startswith("centre:") and room.endswith(":dashboard"):
+            ident = room.split(":")[1]
+            return int(ident) if ident.isdigit() else None
+    return None
+
+
+def on_message(message: Message) -> None:
+    """Publish sink: a committed change in a centre makes its dashboards stale."""
+    current = _hub
+    if current is None or message.event in ("stats", "province_row"):
+        return
+    centre_id = _centre_of(message)
+    if centre_id is None:
+        return
+    current.mark(centre_id)
+    if not current.app.testing:
+        current.ensure_started()
+
+
+def init_app(app: Flask) -> None:
+    global _hub
+    _hub = Hub(app)
+    add_sink(on_message)
+
+
+# Screens --------------------------------------------------------------------------------
+
+
+def _require_manager(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise NotAuthenticated(N_("Log in or give a key."))
+    if not admits(actor, ("manager",)):
+        raise Forbidden(N_("You are not allowed to do this."))
+    return actor
+
+
+@screen("dashboard")
+def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    who = _require_manager(actor)
+    code = data.get("centre")
+    if not isinstance(code, str):
+        raise ValidationFailed(N_("Say which centre."))
+    centre = centre_for(s, who, code)
+    snapshot = statistics.live_centre(s, centre)
+    current = _hub
+    if current is not None:
+        current.mark(centre.id)  # evaluate its alerts now
+        current.ensure_started()
+    return [rooms.dashboard(centre.id)], snapshot
+
+
+@screen("province")
+def join_province(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    who = _require_manager(actor)
+    if who.role != Role.ADMIN or who.centre_id is not None:
+        raise Forbidden(N_("Only a province administrator sees every centre."))
+    current = _hub
+    if current is not None:
+        current.ensure_started()
+    return [rooms.PROVINCE], {"server_time": utcnow().isoformat(), "centres": statistics.province(s)}

@@ -1,0 +1,394 @@
+"""The live centre view, its alerts and thresholds, the province view and who may see them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from queue_server import alerts, operations, statistics
+from queue_server.actors import Actor
+from queue_server.clock import utcnow
+from queue_server.extensions import socketio
+from queue_server.models import Alert, Centre, Counter, Device, DeviceKind, Event
+from queue_server.operations.printing import record_printer_status
+from tests.conftest import bearer
+from tests.manager.test_reports import login
+
+
+def services_of(live: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["code"]: s for s in live["services"]}
+
+
+def counters_of(live: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {c["number"]: c for c in live["counters"]}
+
+
+# Who may look ----------------------------------------------------------------------------
+
+
+def test_anonymous_browser_goes_to_the_login_and_back(client: FlaskClient, demo: Any) -> None:
+    r = client.get("/manage")
+    assert r.status_code == 302
+    location = r.headers["Location"]
+    assert location.startswith(("/counter/login?next=", "/manage/login?next="))
+    assert "next=%2Fmanage" in location
+
+
+def test_login_form(client: FlaskClient, passwords: dict[str, str]) -> None:
+    page = client.get("/manage/login?next=/manage/reports")
+    assert page.status_code == 200 and 'name="password"' in page.text
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    wrong = client.post(
+        "/manage/login",
+        data={"username": "manager", "password": "nope", "csrf_token": token, "next": "/manage"},
+    )
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    no_csrf = client.post("/manage/login", data={"username": "manager", "password": passwords["manager"]})
+    assert no_csrf.status_code == 400
+    ok = client.post(
+        "/manage/login",
+        data={
+            "username": "manager",
+            "password": passwords["manager"],
+            "csrf_token": token,
+            "next": "//evil.example/x",
+        },
+    )
+    assert ok.status_code == 302 and ok.headers["Location"] == "/manage"
+
+
+def test_a_clerk_cannot_open_the_dashboard(client: FlaskClient, passwords: dict[str, str]) -> None:
+    login(client, "clerk1", passwords["clerk1"])
+    for path in (
+        "/manage",
+        "/manage/reports",
+        "/manage/alerts",
+        "/manage/province",
+        "/manage/reports/export.csv?table=service",
+    ):
+        r = client.get(path)
+        assert r.status_code == 403, path
+        assert "for centre managers" in r.text
+        assert "live-data" not in r.text
+
+
+def test_manager_sees_the_live_view(client: FlaskClient, passwords: dict[str, str]) -> None:
+    login(client, "manager", passwords["manager"])
+    r = client.get("/manage")
+    assert r.status_code == 200
+    assert 'id="live-data"' in r.text and "Character certificate" in r.text
+    urdu = client.get("/manage?lang=ur")
+    assert 'lang="ur" dir="rtl"' in urdu.text
+    assert client.get("/manage/province").status_code == 403
+    assert client.get("/manage?centre=elsewhere").status_code == 404
+
+
+def test_province_admin_sees_every_centre(
+    client: FlaskClient, passwords: dict[str, str], keys: dict[str, str]
+) -> None:
+    login(client, "admin", passwords["admin"])
+    r = client.get("/manage")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/manage/province")
+    page = client.get("/manage/province")
+    assert page.status_code == 200 and "province-data" in page.text and "Khidmat Markaz Demo" in page.text
+    assert client.get("/manage?centre=demo").status_code == 200
+    body = client.get("/api/v1/province", headers=bearer(keys["admin"])).get_json()
+    assert [c["code"] for c in body["centres"]] == ["demo"]
+    assert client.get("/api/v1/province", headers=bearer(keys["manager"])).status_code == 403
+
+
+# Live figures ----------------------------------------------------------------------------
+
+
+def test_live_figures_follow_the_floor(
+    session: Session,
+    centre: Centre,
+    actor_of: Callable[[str], Actor],
+    counter_no: Callable[[int], Counter],
+    client: FlaskClient,
+    keys: dict[str, str],
+) -> None:
+    clerk = actor_of("clerk1")
+    start = utcnow()
+    with time_machine.travel(start, tick=False) as clock:
+        a1 = operations.issue_token(session, centre, "character", clerk).token
+        operations.issue_token(session, centre, "character", clerk)
+        operations.issue_token(session, centre, "bank", clerk)
+        operations.open_counter(session, counter_no(1).id, clerk)
+        session.commit()
+        clock.shift(timedelta(minutes=4))
+        live = statistics.live_centre(session, centre)
+        character = services_of(live)["character"]
+        assert character["waiting"] == 2 and character["longest_wait_seconds"] == 240
+        assert counters_of(live)[1]["state"] == "open" and counters_of(live)[1]["clerk"] == "Clerk 1"
+        called = operations.call_next(session, counter_no(1).id, clerk)
+        assert called is not None and called.id == a1.id
+        clock.shift(timedelta(seconds=30))
+        operations.start(session, a1.id, clerk)
+        clock.shift(timedelta(minutes=5))
+        operations.complete(session, a1.id, clerk)
+        session.commit()
+        body = client.get("/api/v1/centres/demo/dashboard", headers=bearer(keys["manager"])).get_json()
+    character = services_of(body)["character"]
+    assert character["waiting"] == 1 and character["served"] == 1
+    assert character["avg_wait_seconds"] == 240.0 and character["within_target_share"] == 1.0
+    assert counters_of(body)[1]["served"] == 1 and counters_of(body)[1]["avg_service_seconds"] == 300.0
+    assert body["totals"]["waiting"] == 2 and body["totals"]["served"] == 1
+    assert body["totals"]["counters_open"] == 1
+
+
+# Alerts ----------------------------------------------------------------------------------
+
+
+def alert_kinds(session: Session, centre: Centre) -> set[tuple[str, str]]:
+    return {(a.kind, a.subject) for a in statistics.open_alerts(session, [centre.id])}
+
+
+def test_wait_over_target_is_raised_then_cleared_in_the_event_log(
+    session: Session, centre: Centre, actor_of: Callable[[str], Actor], counter_no: Callable[[int], Counter]
+) -> None:
+    clerk = actor_of("clerk1")
+    start = utcnow()
+    with time_machine.travel(start, tick=False) as clock:
+        token = operations.issue_token(session, centre, "character", clerk).token
+        session.commit()
+        clock.shift(timedelta(minutes=19))
+        assert not alerts.evaluate(session, centre).changed
+        clock.shift(timedelta(minutes=2))  # target 20 min
+        evaluation = alerts.evaluate(session, centre)
+        session.commit()
+        assert [(a.kind, a.subject) for a in evaluation.raised] == [
+            ("wait_over_target", f"service:{token.service_id}")
+        ]
+        assert not alerts.evaluate(session, centre).changed, "raised once"
+        operations.open_counter(session, counter_no(1).id, clerk)
+        operations.call_next(session, counter_no(1).id, clerk)
+        cleared = alerts.evaluate(session, centre)
+        session.commit()
+    assert [a.kind for a in cleared.cleared] == ["wait_over_target"]
+    kinds = [
+        e.data["kind"]
+        for e in session.scalars(
+            select(Event).where(Event.kind.in_(["alert_raised", "alert_cleared"])).order_by(Event.seq)
+        )
+    ]
+    assert kinds == ["wait_over_target", "wait_over_target"]
+    alert = session.scalars(select(Alert)).one()
+    assert alert.cleared_at is not None and alert.open_key is None
+
+
+def test_queue_length_idle_counter_and_printer_alerts(
+    session: Session,
+    centre: Centre,
+    actor_of: Callable[[str], Actor],
+    counter_no: Callable[[int], Counter],
+) -> None:
+    clerk = actor_of("clerk4")
+    boss = actor_of("manager")
+    alerts.update_thresholds(
+        session, centre, boss, {"queue_length": 2, "idle_minutes": 3, "is_wait_enabled": False}
+    )
+    start = utcnow()
+    with time_machine.travel(start, tick=False) as clock:
+        operations.open_counter(session, counter_no(4).id, clerk)  # vehicle, token tax
+        for _ in range(3):
+            operations.issue_token(session, centre, "vehicle", boss)
+        session.commit()
+        assert alert_kinds(session, centre) == set()
+        alerts.evaluate(session, centre)
+        vehicle = next(s for s in centre.services if s.code == "vehicle")
+        assert alert_kinds(session, centre) == {("queue_too_long", f"service:{vehicle.id}")}
+        clock.shift(timedelta(minutes=3, seconds=5))
+        alerts.evaluate(session, centre)
+        assert ("counter_idle", f"counter:{counter_no(4).id}") in alert_kinds(session, centre)
+        kiosk = session.scalars(select(Device).where(Device.kind == DeviceKind.KIOSK)).one()
+        record_printer_status(session, kiosk, "paper_out", boss)
+        alerts.evaluate(session, centre)
+        assert ("printer_fault", f"device:{kiosk.id}") in alert_kinds(session, centre)
+        operations.call_next(session, counter_no(4).id, clerk)
+        record_printer_status(session, kiosk, "ok", boss)
+        evaluation = alerts.evaluate(session, centre)
+        session.commit()
+    assert {a.kind for a in evaluation.cleared} == {"counter_idle", "printer_fault", "queue_too_long"}
+    assert alert_kinds(session, centre) == set()
+
+
+def test_thresholds_through_the_api_and_the_form(
+    client: FlaskClient, keys: dict[str, str], passwords: dict[str, str], session: Session
+) -> None:
+    url = "/api/v1/centres/demo/alert-thresholds"
+    assert client.get(url, headers=bearer(keys["manager"])).get_json()["queue_length"] == 20
+    r = client.put(url, json={"queue_length": 8, "idle_minutes": 0}, headers=bearer(keys["manager"]))
+    assert r.status_code == 200 and r.get_json()["queue_length"] == 8 and r.get_json()["idle_minutes"] == 0
+    for bad in (
+        {"queue_length": -1},
+        {"wait_target_percent": 10},
+        {"idle_minutes": "soon"},
+        {"colour": "red"},
+    ):
+        r = client.put(url, json=bad, headers=bearer(keys["manager"]))
+        assert r.status_code == 400 and r.get_json()["message"], bad
+    assert client.put(url, json={"queue_length": 5}, headers=bearer(keys["clerk1"])).status_code == 403
+    assert client.get(url, headers=bearer(keys["manager"])).get_json()["queue_length"] == 8
+    changed = session.scalars(select(Event).where(Event.kind == "alert_settings_changed")).all()
+    assert len(changed) == 1 and changed[0].data["after"]["queue_length"] == 8
+
+    login(client, "manager", passwords["manager"])
+    page = client.get("/manage/alerts")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "wait_target_percent": "150", "queue_length": "x", "idle_minutes": "4"}
+    r = client.post("/manage/alerts", data=form)
+    assert r.status_code == 400 and "whole number" in r.text
+    form["queue_length"] = "12"
+    r = client.post("/manage/alerts", data={**form, "is_wait_enabled": "on"})
+    assert r.status_code == 200 and "Saved" in r.text
+    saved = client.get(url, headers=bearer(keys["manager"])).get_json()
+    assert saved == {
+        "wait_target_percent": 150,
+        "queue_length": 12,
+        "idle_minutes": 4,
+        "is_wait_enabled": True,
+        "is_printer_enabled": False,
+    }
+
+
+def test_acknowledge_an_alert(
+    client: FlaskClient,
+    keys: dict[str, str],
+    session: Session,
+    centre: Centre,
+    actor_of: Callable[[str], Actor],
+) -> None:
+    boss = actor_of("manager")
+    alerts.update_thresholds(session, centre, boss, {"queue_length": 1})
+    operations.issue_token(session, centre, "bank", boss)
+    operations.issue_token(session, centre, "bank", boss)
+    session.commit()
+    live = client.get("/api/v1/centres/demo/dashboard", headers=bearer(keys["manager"])).get_json()
+    (alert,) = live["alerts"]
+    assert alert["kind"] == "queue_too_long" and not alert["acknowledged"]
+    url = f"/api/v1/alerts/{alert['id']}/acknowledge"
+    assert client.post(url, headers=bearer(keys["clerk1"])).status_code == 403
+    r = client.post(url, headers=bearer(keys["manager"]))
+    assert r.status_code == 200 and r.get_json()["acknowledged"]
+    assert client.post("/api/v1/alerts/999/acknowledge", headers=bearer(keys["manager"])).status_code == 404
+    listed = client.get("/api/v1/centres/demo/alerts", headers=bearer(keys["manager"])).get_json()
+    assert listed["open"][0]["acknowledged"] and listed["thresholds"]["queue_length"] == 1
+
+
+def test_alert_conditions_are_a_pure_rule() -> None:
+    now = utcnow()
+    live = {
+        "services": [
+            {
+                "id": 1,
+                "code": "a",
+                "name_en": "A",
+                "name_ur": "ا",
+                "target_wait_minutes": 10,
+                "waiting": 3,
+                "longest_wait_seconds": 601,
+            },
+            {
+                "id": 2,
+                "code": "b",
+                "name_en": "B",
+                "name_ur": "ب",
+                "target_wait_minutes": 10,
+                "waiting": 0,
+                "longest_wait_seconds": 0,
+            },
+        ],
+        "counters": [
+            {
+                "id": 5,
+                "number": 5,
+                "clerk": "x",
+                "state": "open",
+                "current": None,
+                "services": [1],
+                "idle_since": (now - timedelta(minutes=6)).isoformat(),
+            },
+            {
+                "id": 6,
+                "number": 6,
+                "clerk": "y",
+                "state": "open",
+                "current": None,
+                "services": [2],
+                "idle_since": (now - timedelta(minutes=60)).isoformat(),
+            },
+            {
+                "id": 7,
+                "number": 7,
+                "clerk": "z",
+                "state": "paused",
+                "current": None,
+                "services": [1],
+                "idle_since": None,
+            },
+        ],
+        "devices": {
+            "printers": [{"id": 9, "name": "K", "status": "paper_low", "level": "warning"}],
+            "screens": [],
+        },
+    }
+    found = {(c.kind, c.subject) for c in alerts.conditions(live, alerts.Thresholds(queue_length=2), now)}
+    assert found == {
+        ("wait_over_target", "service:1"),
+        ("queue_too_long", "service:1"),
+        ("counter_idle", "counter:5"),
+    }
+    relaxed = alerts.Thresholds(wait_target_percent=150, queue_length=0, idle_minutes=0)
+    assert alerts.conditions(live, relaxed, now) == []
+
+
+# The dashboard screen over the socket ----------------------------------------------------------
+
+
+def test_dashboard_screen_joins_with_the_live_snapshot(
+    app: Flask, client: FlaskClient, keys: dict[str, str]
+) -> None:
+    manager = socketio.test_client(app, flask_test_client=client, auth={"key": keys["manager"]})
+    clerk = socketio.test_client(app, flask_test_client=client, auth={"key": keys["clerk1"]})
+    try:
+        reply = manager.emit("join", {"screen": "dashboard", "centre": "demo"}, callback=True)
+        assert reply["ok"]
+        snapshot = next(m for m in manager.get_received() if m["name"] == "snapshot")["args"][0]
+        assert {"services", "counters", "devices", "alerts", "totals"} <= set(snapshot)
+        refused = clerk.emit("join", {"screen": "dashboard", "centre": "demo"}, callback=True)
+        assert not refused["ok"] and refused["error"] == "forbidden"
+        assert not manager.emit("join", {"screen": "province"}, callback=True)["ok"], (
+            "managers see one centre"
+        )
+    finally:
+        manager.disconnect()
+        clerk.disconnect()
+
+
+@pytest.mark.parametrize("values", [[], [60], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], list(range(100, 0, -1))])
+def test_percentile_is_nearest_rank(values: list[int]) -> None:
+    ordered = sorted(values)
+    p90 = statistics.percentile(ordered, 90)
+    if not values:
+        assert p90 is None
+        return
+    assert p90 in values
+    assert sum(v <= p90 for v in values) >= 0.9 * len(values)
+    assert sum(v < p90 for v in values) < 0.9 * len(values)
+
+
+def test_wait_distribution_buckets() -> None:
+    buckets = statistics.wait_distribution([0, 299, 300, 3599, 3600, 7200, 99999])
+    counts = {(b["from_minutes"], b["to_minutes"]): b["count"] for b in buckets}
+    assert counts[(0, 5)] == 2 and counts[(5, 10)] == 1 and counts[(45, 60)] == 1
+    assert counts[(60, 90)] == 1 and counts[(120, None)] == 2
+    assert sum(counts.values()) == 7
