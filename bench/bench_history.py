@@ -590,14 +590,18 @@ def timed(call: Callable[[], Any], runs: int) -> tuple[float, float]:
 
 
 def measure(app: Any, setup: Setup, today: date, label: str) -> dict[str, Any]:
+    """Time the calls on the busiest centres of the last 30 days (dashboard and report on the
+    busiest; the cold report on the next five, after deleting their stored month)."""
+    from sqlalchemy import func, select
+
+    from queue_server.auth import key_hash, new_key
     from queue_server.extensions import db
-    from queue_server.models import DailyStat, DailyStatDay
+    from queue_server.models import DailyStat, DailyStatDay, Staff, StaffApiKey, Token
 
     client = app.test_client()
-    manager = {"Authorization": f"Bearer {setup.manager_key}"}
     admin = {"Authorization": f"Bearer {setup.admin_key}"}
-    first = (today - timedelta(days=29)).isoformat()
-    month = f"from={first}&to={today.isoformat()}"
+    first_day = today - timedelta(days=29)
+    month = f"from={first_day.isoformat()}&to={today.isoformat()}"
 
     def get(url: str, headers: dict[str, str]) -> Any:
         with app.app_context():
@@ -605,11 +609,38 @@ def measure(app: Any, setup: Setup, today: date, label: str) -> dict[str, Any]:
             assert r.status_code == 200, (url, r.status_code, r.text[:300])
             return r.get_json()
 
-    code = setup.codes[setup.centres[0]]
+    def manager_of(cid: int) -> dict[str, str]:
+        with app.app_context():
+            key = new_key("staff")
+            staff = db.session.query(Staff).filter_by(username=f"{setup.codes[cid]}manager").one()
+            db.session.add(StaffApiKey(staff_id=staff.id, key_hash=key_hash(key), label="bench"))
+            db.session.commit()
+            db.session.remove()
+        return {"Authorization": f"Bearer {key}"}
+
+    with app.app_context():
+        busiest = [
+            cid
+            for cid, _ in db.session.execute(
+                select(Token.centre_id, func.count())
+                .where(Token.business_day.between(first_day, today))
+                .group_by(Token.centre_id)
+                .order_by(func.count().desc())
+                .limit(6)
+            )
+        ]
+        today_tokens = db.session.scalar(
+            select(func.count()).where(Token.centre_id == busiest[0], Token.business_day == today)
+        )
+        db.session.remove()
+    code = setup.codes[busiest[0]]
+    manager = manager_of(busiest[0])
     get(f"/api/v1/centres/{code}/dashboard", manager)  # raises today's alerts once
     report = get(f"/api/v1/centres/{code}/report?{month}", manager)  # stores anything missing
     out: dict[str, Any] = {
         "label": label,
+        "centre": code,
+        "today_tokens": today_tokens,
         "report_tokens": report["totals"]["arrivals"],
         "sources": report["sources"],
     }
@@ -617,33 +648,39 @@ def measure(app: Any, setup: Setup, today: date, label: str) -> dict[str, Any]:
     out["dashboard"] = timed(lambda: get(f"/api/v1/centres/{code}/dashboard", manager), 30)
     out["report 30d"] = timed(lambda: get(f"/api/v1/centres/{code}/report?{month}", manager), 15)
     cold = []
-    for cid in setup.centres[1:6]:
+    for cid in busiest[1:6]:
         with app.app_context():
             db.session.query(DailyStat).filter(
-                DailyStat.centre_id == cid, DailyStat.day >= today - timedelta(days=29)
+                DailyStat.centre_id == cid, DailyStat.day >= first_day
             ).delete()
             db.session.query(DailyStatDay).filter(
-                DailyStatDay.centre_id == cid, DailyStatDay.day >= today - timedelta(days=29)
+                DailyStatDay.centre_id == cid, DailyStatDay.day >= first_day
             ).delete()
             db.session.commit()
             db.session.remove()
-        from queue_server.auth import key_hash, new_key
-        from queue_server.models import Staff, StaffApiKey
-
-        with app.app_context():  # a manager key for that centre
-            key = new_key("staff")
-            staff = db.session.query(Staff).filter_by(username=f"{setup.codes[cid]}manager").one()
-            db.session.add(StaffApiKey(staff_id=staff.id, key_hash=key_hash(key), label="bench"))
-            db.session.commit()
-            db.session.remove()
+        headers = manager_of(cid)
         t0 = time.perf_counter()
-        body = get(f"/api/v1/centres/{setup.codes[cid]}/report?{month}", {"Authorization": f"Bearer {key}"})
+        body = get(f"/api/v1/centres/{setup.codes[cid]}/report?{month}", headers)
         cold.append((time.perf_counter() - t0) * 1000)
         assert body["sources"]["stored"] == 0, body["sources"]
     cold.sort()
     out["cold 30d"] = (stats.median(cold), cold[-1])
     out["province"] = timed(lambda: get("/api/v1/province", admin), 8)
     return out
+
+
+def chain_heads(engine: Any) -> None:
+    """Each centre's chain head at its last event, so the application appends after them
+    (the alerts a dashboard raises are events too)."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM event_chain_heads"))
+        conn.execute(
+            text(
+                "INSERT INTO event_chain_heads (centre_id, last_seq, last_hash) "
+                "SELECT centre_id, max(seq), :hash FROM events GROUP BY centre_id"
+            ),
+            {"hash": HASH},
+        )
 
 
 def count_rows(engine: Any) -> dict[str, int]:
@@ -705,6 +742,7 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 f"  {done:4d} days: {tokens:,} tokens, {events:,} events; generate+insert {generated:.0f} s, aggregates {settle_s:.0f} s",
                 flush=True,
             )
+        chain_heads(engine)
         if checkpoint == checkpoints[0]:
             open_today(app, setup, now)
         if engine.dialect.name == "postgresql":
@@ -719,6 +757,11 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         result.update(count_rows(engine))
         results.append(result)
         print_result(result)
+        with engine.connect() as conn:  # the alerts raised while measuring are events too
+            history.event_id = conn.execute(text("SELECT max(id) FROM events")).scalar_one()
+            history.seq.update(
+                dict(conn.execute(text("SELECT centre_id, max(seq) FROM events GROUP BY centre_id")).all())
+            )
     writer.close()
     engine.dispose()
     with app.app_context():
@@ -731,8 +774,8 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 def print_result(r: dict[str, Any]) -> None:
     print(
         f"### history {r['label']}: {r['tokens']:,} tokens, {r['events']:,} events, {r['requests']:,} requests, "
-        f"{r['feedback']:,} feedback, {r['daily_stats']:,} aggregate rows; the 30-day report covers "
-        f"{r['report_tokens']:,} tokens ({r['sources']})"
+        f"{r['feedback']:,} feedback, {r['daily_stats']:,} aggregate rows; busiest centre {r['centre']}: "
+        f"{r['today_tokens']} tokens today, {r['report_tokens']:,} in the 30-day report ({r['sources']})"
     )
     print("| what | median ms | p95 ms |\n|---|---:|---:|")
     for key in ("floor", "dashboard", "report 30d", "cold 30d", "province"):
@@ -761,41 +804,86 @@ def main() -> None:
         urls.append(args.pg_url)
     for url in urls:
         if args.measure_only:
-            measure_existing(url)
+            measure_existing(url, args)
         else:
             run(url, args)
 
 
-def measure_existing(url: str) -> None:
-    """Measure a database left by an earlier run (with new keys for its first manager and
-    the administrator), without generating anything."""
-    from queue_server.app import create_app
-    from queue_server.auth import key_hash, new_key
+def load_setup(app: Any) -> Setup:
+    """The Setup of a database an earlier run built (centres, services, counters, clerks)."""
     from queue_server.extensions import db
-    from queue_server.models import Centre, Staff, StaffApiKey
+    from queue_server.models import Centre, Staff
 
-    instance = Path("/tmp/khidmat-bench-instance")
-    instance.mkdir(exist_ok=True)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": instance, "TESTING": True})
     setup = Setup()
     with app.app_context():
         for centre in db.session.query(Centre).order_by(Centre.id):
             setup.centres.append(centre.id)
             setup.codes[centre.id] = centre.code
-        for username, attr in (
-            (f"{setup.codes[setup.centres[0]]}manager", "manager_key"),
-            ("admin", "admin_key"),
-        ):
-            key = new_key("staff")
-            staff = db.session.query(Staff).filter_by(username=username).one()
-            db.session.add(StaffApiKey(staff_id=staff.id, key_hash=key_hash(key), label="bench"))
-            setattr(setup, attr, key)
-        db.session.commit()
+            setup.services[centre.id] = [
+                (
+                    sv.id,
+                    sv.code,
+                    sv.prefix,
+                    sv.target_wait_minutes,
+                    sv.default_service_minutes,
+                    sv.is_same_day,
+                )
+                for sv in centre.services
+            ]
+            setup.counters[centre.id] = [
+                (c.id, c.number, {e.service_id for e in c.profile}) for c in centre.counters
+            ]
+            clerks = db.session.query(Staff).filter(Staff.username.like(f"{centre.code}clerk%"))
+            setup.clerks[centre.id] = {
+                int(st.username.removeprefix(f"{centre.code}clerk")): st.id for st in clerks
+            }
         db.session.remove()
+    return setup
+
+
+def measure_existing(url: str, args: argparse.Namespace) -> None:
+    """Measure a database left by an earlier run, as it is; if it has no tokens today (a
+    new day since), first give every centre a morning in progress, as the run does."""
+    from sqlalchemy import func, select
+
+    from queue_server.app import create_app
+    from queue_server.auth import key_hash, new_key
+    from queue_server.extensions import db
+    from queue_server.models import Event, Feedback, ServiceRequest, Staff, StaffApiKey, Token
+
+    instance = Path("/tmp/khidmat-bench-instance")
+    instance.mkdir(exist_ok=True)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": instance, "TESTING": True})
+    setup = load_setup(app)
+    now = datetime.now(TZ)
     engine = create_engine(url)
+    with app.app_context():
+        key = new_key("staff")
+        admin = db.session.query(Staff).filter_by(username="admin").one()
+        db.session.add(StaffApiKey(staff_id=admin.id, key_hash=key_hash(key), label="bench"))
+        setup.admin_key = key
+        db.session.commit()
+        if not db.session.scalar(select(func.count()).where(Token.business_day == now.date())):
+            history = History(setup, args.tokens_per_day, seed=2)
+            history.token_id = db.session.scalar(select(func.max(Token.id))) or 0
+            history.event_id = db.session.scalar(select(func.max(Event.id))) or 0
+            history.request_id = db.session.scalar(select(func.max(ServiceRequest.id))) or 0
+            history.feedback_id = db.session.scalar(select(func.max(Feedback.id))) or 0
+            rows = db.session.execute(select(Event.centre_id, func.max(Event.seq)).group_by(Event.centre_id))
+            history.seq = dict(rows.all())
+            db.session.remove()
+            for cid in setup.centres:
+                history.day(cid, now.date(), now=now)
+            writer = Writer(engine)
+            history.flush(writer)
+            writer.close()
+            open_today(app, setup, now)
+            print("(gave every centre a morning in progress today)", flush=True)
+        db.session.remove()
+    chain_heads(engine)
     name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"\n## {name}: measuring the existing database ({len(setup.centres)} centres)", flush=True)
-    result = measure(app, setup, datetime.now(TZ).date(), "as left")
+    result = measure(app, setup, now.date(), "as left")
     result.update(count_rows(engine))
     print_result(result)
     engine.dispose()
