@@ -670,9 +670,17 @@ def measure(app: Any, setup: Setup, today: date, label: str) -> dict[str, Any]:
 
 
 def chain_heads(engine: Any) -> None:
-    """Each centre's chain head at its last event, so the application appends after them
-    (the alerts a dashboard raises are events too)."""
+    """Each centre's chain head at its last event (and, on PostgreSQL, the id sequences past
+    the rows written), so the application appends after them: a dashboard raises alerts,
+    and alerts are events."""
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # COPY wrote explicit ids: move the sequences on
+            for table in ("tokens", "events", "requests", "feedback"):
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
+                )
         conn.execute(text("DELETE FROM event_chain_heads"))
         conn.execute(
             text(
