@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from queue_server import estimate, queue_state
@@ -736,9 +736,14 @@ def _range_tokens(
     }
 
 
-def _chunks(ids: Sequence[int], size: int = 1000) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield list(ids[i : i + size])
+def _among(session: Session, column: Any, ids: Sequence[int]) -> Iterable[Any]:
+    """``column IN ids`` conditions: on PostgreSQL one array parameter (building thousands
+    of bound parameters costs more than running the query), elsewhere chunks of them."""
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+        return
+    for i in range(0, len(ids), 500):
+        yield column.in_(list(ids[i : i + 500]))
 
 
 # Requests and feedback are read by the token ids of the range, through their token_id
@@ -753,7 +758,7 @@ def _requests_figures(
     """One entry per request of the range's tokens: its groups and whether it was closed in
     time (by its due time; still open past it is late)."""
     out: list[Extra] = []
-    for chunk in _chunks(sorted(tokens)):
+    for among in _among(session, ServiceRequest.token_id, sorted(tokens)):
         rows = session.execute(
             select(
                 ServiceRequest.token_id,
@@ -762,7 +767,7 @@ def _requests_figures(
                 ServiceRequest.due_at,
                 ServiceRequest.closed_at,
                 ServiceRequest.is_late,
-            ).where(ServiceRequest.token_id.in_(chunk))
+            ).where(among)
         )
         for token_id, counter_id, staff_id, due, closed_at, is_late in rows:
             service, _, hour, day = tokens[token_id]
@@ -780,8 +785,8 @@ def _feedback_figures(
     if Feedback is None:
         return []
     rated: list[tuple[int, int]] = []
-    for chunk in _chunks(sorted(tokens)):
-        rows = session.execute(select(Feedback.token_id, Feedback.rating).where(Feedback.token_id.in_(chunk)))
+    for among in _among(session, Feedback.token_id, sorted(tokens)):
+        rows = session.execute(select(Feedback.token_id, Feedback.rating).where(among))
         rated.extend((token_id, rating) for token_id, rating in rows)
     who = callers(session, centre, first, last) if rated else {}
     out: list[Extra] = []
