@@ -151,15 +151,29 @@ def _candidates(
     ]
 
 
+DISPATCH_LOCK_SPACE = 0x4B51  # "KQ": the advisory-lock key space of call-next, per centre
+
+
+def _lock_dispatch(session: Session, centre_id: int) -> None:
+    """Take turns at choosing within one centre, until this transaction ends.
+
+    Choosing the best waiting token and taking it must be one step per centre, or two
+    counters choose the same best token and the loser, finding it gone, either fails or
+    takes a worse one. SQLite already runs one writer at a time (BEGIN IMMEDIATE); on
+    PostgreSQL a transaction-scoped advisory lock per centre does it, without touching
+    any row other transactions need (issuing a token still goes on meanwhile)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(DISPATCH_LOCK_SPACE, centre_id)))
+
+
 def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> bool:
     """Move one token from waiting to called at this counter, if it is still waiting.
-    On PostgreSQL a row another counter is taking right now is skipped, not waited for."""
-    target = select(Token.id).where(Token.id == token_id, Token.state == TokenState.WAITING)
-    if session.get_bind().dialect.name == "postgresql":
-        target = target.with_for_update(skip_locked=True)
+
+    Another transaction changing the same token (a cancel, a transfer) is waited for, and
+    the state is checked again once it has committed."""
     taken = session.execute(
         update(Token)
-        .where(Token.id == target.scalar_subquery(), Token.state == TokenState.WAITING)
+        .where(Token.id == token_id, Token.state == TokenState.WAITING)
         .values(
             state=TokenState.CALLED,
             counter_id=counter.id,
@@ -183,6 +197,7 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
     require_holder(counter, actor)
     require_open(counter)
     require_free(session, counter)
+    _lock_dispatch(session, counter.centre_id)
     centre = counter.centre
     weights = {e.service_id: e.weight for e in counter.profile}
     view = dispatch.CounterView(

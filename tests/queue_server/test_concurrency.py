@@ -35,20 +35,20 @@ def prepare(session: Session, tokens: int) -> Centre:
     return centre  # type: ignore[return-value]
 
 
-def check_each_called_once(session: Session, centre: Centre, called: list[int], tokens: int) -> None:
+def check_each_called_once(session: Session, centre_id: int, called: list[int], tokens: int) -> None:
     duplicates = [tid for tid, n in Tally(called).items() if n > 1]
     assert duplicates == [], f"{len(duplicates)} tokens called twice"
     assert len(called) == tokens
     session.expire_all()
-    states = Tally(session.scalars(select(Token.state).where(Token.centre_id == centre.id)))
+    states = Tally(session.scalars(select(Token.state).where(Token.centre_id == centre_id)))
     assert states == {TokenState.DONE: tokens}, f"left behind: {states}"
     call_events = Tally(
         session.scalars(
-            select(Event.token_id).where(Event.centre_id == centre.id, Event.kind == "token_called")
+            select(Event.token_id).where(Event.centre_id == centre_id, Event.kind == "token_called")
         )
     )
     assert len(call_events) == tokens and max(call_events.values()) == 1
-    assert verify_chain(session, centre.id).ok
+    assert verify_chain(session, centre_id).ok
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_eight_threads_drain_2000_tokens_each_exactly_once(app: Flask, session: 
     centre = prepare(session, TOKENS)
     called = drain(app, "race", list(range(1, 9)))
     session.commit()
-    check_each_called_once(session, centre, called, TOKENS)
+    check_each_called_once(session, centre.id, called, TOKENS)
     per_service = Tally(session.scalars(select(Token.service_id).where(Token.centre_id == centre.id)))
     assert len(per_service) == 3
 
@@ -67,7 +67,7 @@ def test_eight_threads_drain_2000_tokens_each_exactly_once(app: Flask, session: 
 def test_two_processes_drain_without_a_double_call(app: Flask, session: Session, tmp_path: Path) -> None:
     if not PG_URL:
         pytest.skip("needs PostgreSQL: set KHIDMAT_TEST_DATABASE_URL")
-    centre = prepare(session, TOKENS)
+    centre_id = prepare(session, TOKENS).id
     session.close()
     cmd = [sys.executable, "-m", "tests.support.race", PG_URL, "race"]
     procs = [
@@ -82,7 +82,7 @@ def test_two_processes_drain_without_a_double_call(app: Flask, session: Session,
     assert [p.returncode for p in procs] == [0, 0]
     first, second = (json.loads(out.decode().strip().splitlines()[-1]) for out in outputs)
     assert first and second, "both processes took part"
-    check_each_called_once(session, centre, first + second, TOKENS)
+    check_each_called_once(session, centre_id, first + second, TOKENS)
 
 
 def test_the_retry_takes_the_next_best_when_the_best_is_gone(app: Flask, session: Session) -> None:
