@@ -15,7 +15,7 @@ token: the citizen gets it on screen with its QR code (see ``kiosk.issuing``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
@@ -37,6 +37,7 @@ from queue_server.errors import N_, Conflict, DomainError, Forbidden, NotAuthent
 from queue_server.extensions import csrf, db
 from queue_server.http_errors import respond, translate
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
+from queue_server.operations.devices import SEEN_EVERY, note_seen
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
@@ -59,7 +60,6 @@ STATUS_POLL_SECONDS = 15
 OFFLINE_AFTER_SECONDS = 4  # the link may blink; "out of service" only when it stays down
 REPRINTS_PER_TOKEN = 3
 REPRINT_WINDOW_SECONDS = 600
-LAST_SEEN_EVERY = timedelta(seconds=60)
 
 LANGUAGES = ("en", "ur")
 SCREEN_ONLY = N_("Please photograph this screen or scan the QR code with your phone.")
@@ -551,14 +551,14 @@ def status_view(centre: str) -> Any:
     observed = checked.value if checked is not None else "none"
     now = utcnow()
     changed = observed not in ("unknown", kiosk.printer_status)
-    stale = kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_EVERY
+    stale = kiosk.last_seen_at is None or now - kiosk.last_seen_at > SEEN_EVERY
     if changed or stale:
 
         def note(s: Session) -> None:
-            device = s.get(Device, kiosk.device_id)
-            assert device is not None
-            device.last_seen_at = now
+            note_seen(s, kiosk.device_id, now)
             if changed:
+                device = s.get(Device, kiosk.device_id)
+                assert device is not None
                 record_printer_status(s, device, observed, kiosk.actor)
 
         run_in_transaction(note)

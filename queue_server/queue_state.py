@@ -30,6 +30,8 @@ from queue_server.models.token import AT_COUNTER_STATES
 
 RECENT_SERVICES = 10  # service times per counter that the wait estimate averages
 
+Capacities = dict[int, list[estimate.CounterCapacity]]  # per service, see counter_capacities
+
 
 @dataclass(frozen=True)
 class ServiceQueue:
@@ -66,13 +68,11 @@ def waiting_by_service(session: Session, centre: Centre, day: date | None = None
     return result
 
 
-def counter_capacities(
-    session: Session, centre: Centre, day: date | None = None
-) -> dict[int, list[estimate.CounterCapacity]]:
+def counter_capacities(session: Session, centre: Centre, day: date | None = None) -> Capacities:
     """Per service: the capacity each counter serving it contributes. Open counters count;
     when none is open yet (early morning), every counter configured for it does."""
     day = day or local_day(centre.tz)
-    counters = session.scalars(select(Counter).where(Counter.centre_id == centre.id)).all()
+    counters = session.execute(select(Counter.id, Counter.state).where(Counter.centre_id == centre.id)).all()
     profiles = session.execute(
         select(WorkProfileEntry.counter_id, WorkProfileEntry.service_id, WorkProfileEntry.weight)
         .join(Counter)
@@ -118,7 +118,7 @@ def counter_capacities(
     open_ids = {c.id for c in counters if c.state == CounterState.OPEN}
     use_ids = open_ids or {c.id for c in counters}
 
-    result: dict[int, list[estimate.CounterCapacity]] = defaultdict(list)
+    result: Capacities = defaultdict(list)
     for counter_id in use_ids:
         entries = by_counter.get(counter_id, [])
         total = sum(w for _, w in entries)
@@ -235,6 +235,17 @@ def counter_public(counter: Counter, current: Token | None) -> dict[str, Any]:
     }
 
 
+def current_token(session: Session, counter: Counter) -> Token | None:
+    """The token called or being served at this counter (one at a time), if any."""
+    return session.scalars(
+        select(Token).where(
+            Token.centre_id == counter.centre_id,
+            Token.counter_id == counter.id,
+            Token.state.in_(AT_COUNTER_STATES),
+        )
+    ).first()
+
+
 def current_tokens(session: Session, centre_id: int) -> dict[int, Token]:
     rows = session.scalars(
         select(Token).where(
@@ -246,11 +257,14 @@ def current_tokens(session: Session, centre_id: int) -> dict[int, Token]:
     return {t.counter_id: t for t in rows if t.counter_id is not None}
 
 
-def queue_summary(session: Session, centre: Centre) -> list[dict[str, Any]]:
-    """Per active service: waiting now, the longest current wait and the expected wait."""
+def queue_summary(
+    session: Session, centre: Centre, capacities: Capacities | None = None
+) -> list[dict[str, Any]]:
+    """Per active service: waiting now, the longest current wait and the expected wait.
+    ``capacities``, when the caller has them already, saves computing them again."""
     now = utcnow()
     waiting = waiting_by_service(session, centre)
-    caps = counter_capacities(session, centre)
+    caps = counter_capacities(session, centre) if capacities is None else capacities
     out = []
     for service in centre.services:
         if not service.is_active:

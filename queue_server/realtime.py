@@ -25,10 +25,12 @@ from queue_server import operations, queue_state
 from queue_server import rooms as room
 from queue_server.actors import Actor
 from queue_server.auth import admits, device_actor, key_hash, staff_actor
+from queue_server.clock import utcnow
 from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.http_errors import translate
 from queue_server.models import Counter, Device, Staff
+from queue_server.operations.devices import note_seen
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
 from queue_server.unit_of_work import current_session, run_in_transaction
@@ -179,7 +181,22 @@ def on_join(data: Any = None) -> dict[str, Any]:
     for target in targets:
         join_room(target)
     socketio.emit("snapshot", snapshot, to=request.sid)  # type: ignore[attr-defined]
+    _note_device_seen(_actor())
     return {"ok": True, "rooms": len(targets)}
+
+
+def _note_device_seen(actor: Actor | None) -> None:
+    """Screens re-join every minute (static/live.js): that is how the dashboard knows a
+    display or kiosk is still there. A busy database only delays the note."""
+    if actor is None or actor.kind != "device" or actor.id is None:
+        return
+    device_id = actor.id
+    try:
+        run_in_transaction(lambda s: note_seen(s, device_id, utcnow()))
+    except DomainError:
+        log.info("device %s seen, not recorded: the database is busy", device_id)
+    finally:
+        db.session.remove()
 
 
 def _centre_screen(data: dict[str, Any], actor: Actor | None, *kinds: str):  # type: ignore[no-untyped-def]

@@ -113,7 +113,9 @@ def track_payload(session: Session, token: Token) -> dict[str, Any]:
     if token.state == TokenState.WAITING:
         eta = queue_state.eta_for(session, centre, token.service_id, ahead)
     request = request_public(session, token)
-    rating = session.scalar(select(Feedback.rating).where(Feedback.token_id == token.id))
+    rating = None
+    if token.state == TokenState.DONE:  # feedback is taken only then, and done is final
+        rating = session.scalar(select(Feedback.rating).where(Feedback.token_id == token.id))
     public = queue_state.token_public(token)
     return {
         "number": token.number,

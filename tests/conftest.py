@@ -28,8 +28,48 @@ from queue_server.models import Centre, Counter, Service, Staff
 from queue_server.seed import SeedResult, seed_demo
 from tests.fakes.escpos_printer import forbid_real_printers
 
-PG_URL = os.environ.get("KHIDMAT_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("KHIDMAT_TEST_REDIS_URL", "")
+# Under pytest-xdist each worker gets its own PostgreSQL database (test_gw0, test_gw1 …,
+# created beside the configured one) and its own Redis database number, so workers never
+# truncate or throttle each other; pub/sub channels are named per test where they matter.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PG_BASE_URL = os.environ.get("KHIDMAT_TEST_DATABASE_URL", "")
+REDIS_BASE_URL = os.environ.get("KHIDMAT_TEST_REDIS_URL", "")
+
+
+def _worker_urls() -> tuple[str, str]:
+    pg, redis = PG_BASE_URL, REDIS_BASE_URL
+    if not WORKER:
+        return pg, redis
+    number = int(WORKER.removeprefix("gw") or 0)
+    if pg:
+        base, _, name = pg.rpartition("/")
+        pg = f"{base}/{name}_{WORKER}"
+    if redis:
+        base, _, db_index = redis.rpartition("/")
+        redis = f"{base}/{(int(db_index or 0) + 1 + number) % 16}"
+    return pg, redis
+
+
+PG_URL, REDIS_URL = _worker_urls()
+
+
+def _create_worker_database() -> None:
+    """CREATE DATABASE test_gwN once, from a connection to the configured database."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(PG_URL).database
+    engine = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first, so that with several workers none is left running alone at
+    the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_report_header() -> list[str]:
@@ -55,6 +95,8 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Migrate once per run: a template SQLite file, or the PostgreSQL test database."""
     instance = tmp_path_factory.mktemp("instance-template")
     if PG_URL:
+        if PG_URL != PG_BASE_URL:
+            _create_worker_database()
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

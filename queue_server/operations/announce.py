@@ -26,8 +26,12 @@ REQUEST_READY = "request_ready"
 LIVE_POSITIONS = 25
 
 
-def queue_changed(session: Session, centre: Centre) -> None:
-    payload = {"centre_id": centre.id, "services": queue_state.queue_summary(session, centre)}
+def queue_changed(
+    session: Session, centre: Centre, *, capacities: queue_state.Capacities | None = None
+) -> None:
+    """The waiting counts and estimates of the centre's services; ``capacities`` when the
+    caller computed them already in this transaction, after its last change."""
+    payload = {"centre_id": centre.id, "services": queue_state.queue_summary(session, centre, capacities)}
     publish(session, Message("queue_changed", rooms.centre_rooms(centre.id), payload))
 
 
@@ -44,7 +48,13 @@ def token_changed(session: Session, token: Token) -> None:
         positions_changed(session, token.centre, token.service_id)
 
 
-def token_called(session: Session, token: Token, kind: str = "call") -> None:
+def token_called(
+    session: Session,
+    token: Token,
+    kind: str = "call",
+    *,
+    capacities: queue_state.Capacities | None = None,
+) -> None:
     """A call to show and announce: kind is "call", "recall" or "collection"."""
     public = queue_state.token_public(token)
     payload = {"token": public, "kind": kind}
@@ -53,16 +63,23 @@ def token_called(session: Session, token: Token, kind: str = "call") -> None:
         targets = (*targets, rooms.counter(token.counter_id))
     publish(session, Message("token_called", targets, payload))
     if kind == "call":
-        positions_changed(session, token.centre, token.service_id)
+        positions_changed(session, token.centre, token.service_id, capacities=capacities)
 
 
-def positions_changed(session: Session, centre: Centre, service_id: int) -> None:
+def positions_changed(
+    session: Session,
+    centre: Centre,
+    service_id: int,
+    *,
+    capacities: queue_state.Capacities | None = None,
+) -> None:
     """Tell the first LIVE_POSITIONS waiting tokens of a service their new place
     (``token_changed`` with ``ahead`` and ``eta_minutes`` to each tracking room) and queue
     the "almost your turn" notification, once per token, for those with at most
     ``centre.almost_turn_ahead`` before them. One query, bounded by LIVE_POSITIONS, so a
     call costs the same with 20 or 2,000 waiting; a page further back redraws from its
-    periodic snapshot, when a minute of staleness is a small share of its wait."""
+    periodic snapshot, when a minute of staleness is a small share of its wait.
+    ``capacities`` as for ``queue_changed``."""
     is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
     rows = session.execute(
         select(Token.id, Token.public_code, Token.number)
@@ -78,14 +95,16 @@ def positions_changed(session: Session, centre: Centre, service_id: int) -> None
     ).all()
     if not rows:
         return
-    capacities = queue_state.counter_capacities(session, centre).get(service_id, [])
+    if capacities is None:
+        capacities = queue_state.counter_capacities(session, centre)
+    serving = capacities.get(service_id, [])
     threshold = centre.almost_turn_ahead
     for ahead, row in enumerate(rows):
         payload = {
             "number": row.number,
             "state": TokenState.WAITING.value,
             "ahead": ahead,
-            "eta_minutes": estimate.expected_wait_minutes(ahead, capacities),
+            "eta_minutes": estimate.expected_wait_minutes(ahead, serving),
         }
         publish(session, Message("token_changed", (rooms.token(row.public_code),), payload))
     near = {row.id: (ahead, row) for ahead, row in enumerate(rows) if ahead <= threshold}
@@ -118,7 +137,7 @@ def positions_changed(session: Session, centre: Centre, service_id: int) -> None
 
 
 def counter_changed(session: Session, counter: Counter) -> None:
-    current = queue_state.current_tokens(session, counter.centre_id).get(counter.id)
+    current = queue_state.current_token(session, counter)
     payload = {"counter": queue_state.counter_public(counter, current)}
     targets = (*rooms.centre_rooms(counter.centre_id), rooms.counter(counter.id))
     publish(session, Message("counter_changed", targets, payload))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, Forbidden, NotFound
@@ -26,7 +29,14 @@ def centre_for(session: Session, actor: Actor, code: str) -> Centre:
 
 
 def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
-    token = session.scalar(select(Token).where(Token.id == token_id).with_for_update())
+    """The token, locked; its service and centre come in the same query, since every
+    announcement of a token shows them. Only the token row is locked."""
+    token = session.scalar(
+        select(Token)
+        .options(joinedload(Token.service, innerjoin=True), joinedload(Token.centre, innerjoin=True))
+        .where(Token.id == token_id)
+        .with_for_update(of=Token)
+    )
     if token is None:
         raise NotFound(N_("No token %(id)s."), id=token_id)
     if not actor.may_act_in(token.centre_id):
@@ -34,8 +44,13 @@ def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
     return token
 
 
-def counter_for_update(session: Session, counter_id: int, actor: Actor) -> Counter:
-    counter = session.scalar(select(Counter).where(Counter.id == counter_id).with_for_update())
+def counter_for_update(
+    session: Session, counter_id: int, actor: Actor, *, options: Sequence[ORMOption] = ()
+) -> Counter:
+    """The counter, locked (only its row, whatever ``options`` load along with it)."""
+    counter = session.scalars(
+        select(Counter).options(*options).where(Counter.id == counter_id).with_for_update(of=Counter)
+    ).unique().one_or_none()
     if counter is None:
         raise NotFound(N_("No counter %(id)s."), id=counter_id)
     if not actor.may_act_in(counter.centre_id):

@@ -531,11 +531,12 @@ def require_closable(session: Session, token: Token, actor: Actor | None = None,
     citizen leaves with the outcome. Same-day and longer requests may go on after the token
     (the citizen is called back for collection or collects later). A request left untouched
     is withdrawn with the token's outcome as the reason, so no empty case stays open."""
-    for req in session.scalars(
+    unfinished = session.scalars(
         select(ServiceRequest)
         .where(ServiceRequest.token_id == token.id, ServiceRequest.state.in_(UNFINISHED))
         .order_by(ServiceRequest.id)
-    ).all():
+    ).all()
+    for req in unfinished:
         if is_untouched(req):
             continue
         if req.state == S.OPEN:
@@ -550,10 +551,8 @@ def require_closable(session: Session, token: Token, actor: Actor | None = None,
                 code="request_unfinished",
                 reference=req.reference,
             )
-    for req in session.scalars(
-        select(ServiceRequest).where(ServiceRequest.token_id == token.id, ServiceRequest.state == S.OPEN)
-    ).all():
-        if is_untouched(req):
+    for req in unfinished:
+        if is_untouched(req):  # only open requests are untouched
             _withdraw_empty(
                 session, req, actor, f"Token completed ({outcome or 'served'}); nothing was recorded."
             )

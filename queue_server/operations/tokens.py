@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from queue_server import dispatch, queue_state
 from queue_server.actors import Actor
@@ -14,7 +14,7 @@ from queue_server.audit import append_event
 from queue_server.clock import local_day, utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.lifecycle import Action, next_state
-from queue_server.models import Centre, Counter, Device, Priority, Service, Token, TokenState
+from queue_server.models import Centre, Counter, Device, Priority, Service, Token, TokenState, WorkProfileEntry
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
     counter_for_update,
@@ -29,6 +29,16 @@ from queue_server.operations.requests import open_request, require_closable
 
 MAX_CALL_ATTEMPTS = 25
 OUTCOMES = ("served", "referred", "documents_missing", "not_eligible", "other")
+
+# What a token operation reads of its counter (the centre's rules, the profile) and what
+# announcing the counter shows (the clerk, the codes of its services), loaded with the
+# locked counter in one query. Token operations change none of them, so what was loaded
+# stays true until the commit.
+COUNTER_AT_WORK = (
+    joinedload(Counter.centre, innerjoin=True),
+    joinedload(Counter.staff),
+    joinedload(Counter.profile).joinedload(WorkProfileEntry.service),
+)
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,7 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
     The choice and the state change are one atomic step: the token moves only if it is
     still waiting, otherwise the next best is tried. Refuses a counter that is not open,
     not held by the caller, or still busy with a called or serving token."""
-    counter = counter_for_update(session, counter_id, actor)
+    counter = counter_for_update(session, counter_id, actor, options=COUNTER_AT_WORK)
     require_holder(counter, actor)
     require_open(counter)
     require_free(session, counter)
@@ -215,7 +225,9 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
         for candidate in ranked:
             if _take(session, candidate.token_id, counter, now):
                 counter.priority_streak = dispatch.next_streak(view, candidate)
-                token = session.get(Token, candidate.token_id, populate_existing=True)
+                token = session.get(
+                    Token, candidate.token_id, populate_existing=True, options=[joinedload(Token.service)]
+                )
                 assert token is not None
                 append_event(
                     session,
@@ -238,7 +250,7 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(N_("Give a reason for calling a token out of order."))
-    counter = counter_for_update(session, counter_id, actor)
+    counter = counter_for_update(session, counter_id, actor, options=COUNTER_AT_WORK)
     require_holder(counter, actor)
     require_open(counter)
     require_free(session, counter)
@@ -266,8 +278,10 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
 
 
 def _announce_call(session: Session, token: Token, counter: Counter, kind: str) -> None:
-    announce.token_called(session, token, kind)
-    announce.queue_changed(session, counter.centre)
+    # A call changes no counter's capacity: one estimate serves both announcements.
+    capacities = queue_state.counter_capacities(session, counter.centre)
+    announce.token_called(session, token, kind, capacities=capacities)
+    announce.queue_changed(session, counter.centre, capacities=capacities)
     announce.counter_changed(session, counter)
 
 
@@ -277,7 +291,7 @@ def _at_counter(session: Session, token_id: int, actor: Actor, action: Action) -
     next_state(action, token.state)
     if token.counter_id is None:
         raise Conflict(N_("Token %(number)s is not at a counter."), number=token.number)
-    counter = counter_for_update(session, token.counter_id, actor)
+    counter = counter_for_update(session, token.counter_id, actor, options=COUNTER_AT_WORK)
     require_holder(counter, actor)
     return token, counter
 

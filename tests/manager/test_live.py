@@ -392,3 +392,31 @@ def test_wait_distribution_buckets() -> None:
     assert counts[(0, 5)] == 2 and counts[(5, 10)] == 1 and counts[(45, 60)] == 1
     assert counts[(60, 90)] == 1 and counts[(120, None)] == 2
     assert sum(counts.values()) == 7
+
+
+def test_a_display_on_the_socket_is_not_listed_offline(
+    app: Flask, client: FlaskClient, keys: dict[str, str], session: Session, centre: Centre
+) -> None:
+    centre_id = centre.id
+
+    def offline_screens() -> set[str]:
+        # The socket handlers end the thread's session: load the centre afresh each time.
+        live = statistics.live_centre(session, session.get_one(Centre, centre_id))
+        session.rollback()
+        return {s["kind"] for s in live["devices"]["screens"]}
+
+    assert "display" in offline_screens(), "a display never seen is offline"
+    display = socketio.test_client(app, flask_test_client=client, auth={"key": keys["display"]})
+    try:
+        assert display.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
+        assert "display" not in offline_screens()
+        seen = session.scalar(select(Device.last_seen_at).where(Device.kind == DeviceKind.DISPLAY))
+        session.rollback()
+        assert seen is not None
+        # Two minutes of silence later it is offline again; its next re-join brings it back.
+        with time_machine.travel(utcnow() + timedelta(minutes=3)):
+            assert "display" in offline_screens()
+            assert display.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
+            assert "display" not in offline_screens()
+    finally:
+        display.disconnect()
