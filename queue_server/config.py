@@ -36,6 +36,7 @@ class Config:
     NOTIFIER = "log"  # the notification outbox adapter (queue_server.notify.NOTIFIERS)
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SECURE = False  # set KHIDMAT_SESSION_COOKIE_SECURE=1 when served over HTTPS
     WTF_CSRF_TIME_LIMIT = None
     TESTING = False
 

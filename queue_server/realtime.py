@@ -68,12 +68,35 @@ def connected_count() -> int:
 def init_app(app: Flask) -> None:
     """Bind the handlers to this app's Socket.IO server. Explicitly, per app: the
     decorator form binds to whichever server existed when the module was imported."""
+    _quiet_closed_websocket_threads()
     add_sink(emit_message)
     socketio.on_event("connect", on_connect)
     socketio.on_event("disconnect", on_disconnect)
     socketio.on_event("join", on_join)
     socketio.on_event("call_next", on_call_next)
     socketio.on_event("token_action", on_token_action)
+
+
+def _quiet_closed_websocket_threads() -> None:
+    """In threading mode python-engineio's websocket writer thread closes the socket when
+    its queue ends; when the reader saw the client leave first, simple-websocket's close()
+    raises ConnectionClosed and the thread dies with a traceback on stderr, though nothing
+    is wrong (the client is simply gone). Note it at debug level instead; every other
+    exception in a thread still goes to the previous hook."""
+    from simple_websocket import ConnectionClosed
+
+    previous = threading.excepthook
+    if getattr(previous, "khidmat_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not None and issubclass(args.exc_type, ConnectionClosed):
+            log.debug("websocket thread %s ended: the client had gone", getattr(args.thread, "name", "?"))
+            return
+        previous(args)
+
+    hook.khidmat_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def _authenticate(auth: Any) -> Actor | None:

@@ -137,7 +137,13 @@ def positions_changed(
 
 
 def counter_changed(session: Session, counter: Counter) -> None:
-    current = queue_state.current_token(session, counter)
+    """The counter's card (state, clerk, services, the token at it) to its screens."""
+    counter_now_serving(session, counter, queue_state.current_token(session, counter))
+
+
+def counter_now_serving(session: Session, counter: Counter, current: Token | None) -> None:
+    """As ``counter_changed``, from a token operation that knows which token is now at the
+    counter (None: nobody; a counter takes one citizen at a time)."""
     payload = {"counter": queue_state.counter_public(counter, current)}
     targets = (*rooms.centre_rooms(counter.centre_id), rooms.counter(counter.id))
     publish(session, Message("counter_changed", targets, payload))

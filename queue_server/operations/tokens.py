@@ -282,7 +282,7 @@ def _announce_call(session: Session, token: Token, counter: Counter, kind: str) 
     capacities = queue_state.counter_capacities(session, counter.centre)
     announce.token_called(session, token, kind, capacities=capacities)
     announce.queue_changed(session, counter.centre, capacities=capacities)
-    announce.counter_changed(session, counter)
+    announce.counter_now_serving(session, counter, token)
 
 
 def _at_counter(session: Session, token_id: int, actor: Actor, action: Action) -> tuple[Token, Counter]:
@@ -365,7 +365,7 @@ def start(session: Session, token_id: int, actor: Actor) -> Token:
     _record(session, token, actor, "token_started")
     open_request(session, token, counter, actor)
     announce.token_changed(session, token)
-    announce.counter_changed(session, counter)
+    announce.counter_now_serving(session, counter, token)
     return token
 
 
@@ -403,7 +403,7 @@ def complete(session: Session, token_id: int, actor: Actor, outcome: str = "serv
     session.flush()
     _record(session, token, actor, "token_completed", outcome=outcome)
     announce.token_changed(session, token)
-    announce.counter_changed(session, counter)
+    announce.counter_now_serving(session, counter, None)
     return token
 
 

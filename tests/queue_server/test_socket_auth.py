@@ -354,3 +354,27 @@ def test_events_stay_in_their_centre(live_server: Any, two_centres: dict[str, An
     finally:
         demo_display.close()
         north_display.close()
+
+
+def test_a_websocket_thread_ending_on_a_gone_client_is_not_a_traceback(
+    app: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python-engineio's writer thread may find the client already gone when it closes the
+    socket; that is quiet, while any other exception in a thread is still reported."""
+    import threading
+
+    from simple_websocket import ConnectionClosed
+
+    def gone() -> None:
+        raise ConnectionClosed(1005, "")
+
+    def broken() -> None:
+        raise RuntimeError("a real fault")
+
+    for target in (gone, broken):
+        thread = threading.Thread(target=target, name=f"Thread-x ({target.__name__})")
+        thread.start()
+        thread.join()
+    err = capsys.readouterr().err
+    assert "ConnectionClosed" not in err
+    assert "RuntimeError: a real fault" in err

@@ -1,0 +1,39 @@
+"""Configuration from KHIDMAT_* variables, as a deployment sets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from queue_server.app import create_app
+from queue_server.config import load_config
+
+
+def test_environment_overrides_defaults_with_their_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KHIDMAT_SESSION_COOKIE_SECURE", "1")
+    monkeypatch.setenv("KHIDMAT_LOGIN_MAX_FAILURES", "7")
+    monkeypatch.setenv("KHIDMAT_SOCKETIO_CHANNEL", "khidmat-lahore")
+    values = load_config(tmp_path)
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["LOGIN_MAX_FAILURES"] == 7
+    assert values["SOCKETIO_CHANNEL"] == "khidmat-lahore"
+
+
+def test_secure_cookies_are_off_by_default_and_the_secret_is_kept(tmp_path: Path) -> None:
+    first = load_config(tmp_path)
+    assert first["SESSION_COOKIE_SECURE"] is False
+    assert len(first["SECRET_KEY"]) >= 32
+    assert load_config(tmp_path)["SECRET_KEY"] == first["SECRET_KEY"], "generated once, then reused"
+
+
+def test_a_secure_deployment_marks_the_staff_cookie_secure(
+    app_config: dict[str, object], monkeypatch: pytest.MonkeyPatch, demo: object, passwords: dict[str, str]
+) -> None:
+    monkeypatch.setenv("KHIDMAT_SESSION_COOKIE_SECURE", "true")
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    r = client.post("/counter/login", data={"username": "clerk1", "password": passwords["clerk1"]})
+    assert r.status_code in (302, 303), r.status_code
+    cookie = r.headers.get("Set-Cookie", "")
+    assert "Secure" in cookie, cookie
