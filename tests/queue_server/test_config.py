@@ -8,6 +8,7 @@ import pytest
 
 from queue_server.app import create_app
 from queue_server.config import load_config
+from queue_server.extensions import db
 
 
 def test_environment_overrides_defaults_with_their_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,6 +35,8 @@ def test_a_secure_deployment_marks_the_staff_cookie_secure(
     app = create_app({**app_config, "WTF_CSRF_ENABLED": False})
     client = app.test_client()
     r = client.post("/counter/login", data={"username": "clerk1", "password": passwords["clerk1"]})
+    with app.app_context():
+        db.engine.dispose()  # this second app's pool: no connection left for the GC to find
     assert r.status_code in (302, 303), r.status_code
     cookie = r.headers.get("Set-Cookie", "")
     assert "Secure" in cookie, cookie
