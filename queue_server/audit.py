@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
@@ -70,15 +70,19 @@ def append_event(
     """Append one event to the centre's chain, in the caller's transaction."""
     payload = json.loads(json.dumps(data or {}, default=str))
     at = at or utcnow()
+    # The head row is read and written through its table, never as a ChainHead object
+    # (verify_chain reads it afresh): cheaper than the ORM's bulk UPDATE, which also
+    # flushed first, so flush here for the caller's changes to go first as they did.
+    heads = ChainHead.__table__
+    session.flush()
     head = session.execute(
-        update(ChainHead)
-        .where(ChainHead.centre_id == centre_id)
-        .values(last_seq=ChainHead.last_seq + 1)
-        .returning(ChainHead.last_seq, ChainHead.last_hash)
+        update(heads)
+        .where(heads.c.centre_id == centre_id)
+        .values(last_seq=heads.c.last_seq + 1)
+        .returning(heads.c.last_seq, heads.c.last_hash)
     ).one_or_none()
     if head is None:
-        session.add(ChainHead(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
-        session.flush()
+        session.execute(insert(heads).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
         seq, prev = 1, GENESIS_HASH
     else:
         seq, prev = head
@@ -108,8 +112,8 @@ def append_event(
         hash=digest,
     )
     session.add(event)
-    session.execute(update(ChainHead).where(ChainHead.centre_id == centre_id).values(last_hash=digest))
     session.flush()
+    session.execute(update(heads).where(heads.c.centre_id == centre_id).values(last_hash=digest))
     return event
 
 
@@ -154,7 +158,7 @@ def verify_chain(session: Session, centre_id: int) -> ChainReport:
         prev = event.hash
         expected_seq += 1
         checked += 1
-    head = session.get(ChainHead, centre_id)
+    head = session.get(ChainHead, centre_id, populate_existing=True)  # as it is now, not as loaded
     if head is not None and (head.last_seq != checked or head.last_hash != prev):
         return ChainReport(centre_id, checked, checked + 1, None, "records missing at the end")
     return ChainReport(centre_id, checked)

@@ -72,17 +72,20 @@ def counter_capacities(session: Session, centre: Centre, day: date | None = None
     """Per service: the capacity each counter serving it contributes. Open counters count;
     when none is open yet (early morning), every counter configured for it does."""
     day = day or local_day(centre.tz)
-    counters = session.execute(select(Counter.id, Counter.state).where(Counter.centre_id == centre.id)).all()
+    # One row per counter and service of its work profile (a counter without a profile
+    # still has one row: it may be the open one), with the service's default time.
     profiles = session.execute(
-        select(WorkProfileEntry.counter_id, WorkProfileEntry.service_id, WorkProfileEntry.weight)
-        .join(Counter)
+        select(
+            Counter.id,
+            Counter.state,
+            WorkProfileEntry.service_id,
+            WorkProfileEntry.weight,
+            Service.default_service_minutes,
+        )
+        .outerjoin(WorkProfileEntry, WorkProfileEntry.counter_id == Counter.id)
+        .outerjoin(Service, (Service.id == WorkProfileEntry.service_id) & (Service.centre_id == centre.id))
         .where(Counter.centre_id == centre.id)
     ).all()
-    defaults = dict(
-        session.execute(
-            select(Service.id, Service.default_service_minutes).where(Service.centre_id == centre.id)
-        ).all()
-    )
     durations: dict[int, list[float]] = defaultdict(list)
     # Only the last RECENT_SERVICES per counter matter: a window keeps this query the same
     # size all day instead of growing with every token served.
@@ -112,18 +115,22 @@ def counter_capacities(session: Session, centre: Centre, day: date | None = None
         if counter_id is not None and started and finished:
             durations[counter_id].append((finished - started).total_seconds())
 
-    by_counter: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for counter_id, service_id, weight in profiles:
-        by_counter[counter_id].append((service_id, weight))
-    open_ids = {c.id for c in counters if c.state == CounterState.OPEN}
-    use_ids = open_ids or {c.id for c in counters}
+    states: dict[int, CounterState] = {}
+    by_counter: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for counter_id, state, service_id, weight, default_minutes in profiles:
+        states[counter_id] = state
+        if service_id is not None:
+            minutes = 6 if default_minutes is None else default_minutes  # 6: not of this centre
+            by_counter[counter_id].append((service_id, weight, minutes))
+    open_ids = {counter_id for counter_id, state in states.items() if state == CounterState.OPEN}
+    use_ids = open_ids or set(states)
 
     result: Capacities = defaultdict(list)
     for counter_id in use_ids:
         entries = by_counter.get(counter_id, [])
-        total = sum(w for _, w in entries)
-        for service_id, weight in entries:
-            default_s = 60.0 * defaults.get(service_id, 6)
+        total = sum(weight for _, weight, _ in entries)
+        for service_id, weight, minutes in entries:
+            default_s = 60.0 * minutes
             mean = estimate.recent_mean(durations.get(counter_id, []), default_s)
             result[service_id].append(estimate.CounterCapacity(weight, total, mean))
     return result
@@ -163,8 +170,12 @@ def ahead_of_new(session: Session, centre: Centre, service_id: int, priority: Pr
     return session.scalar(query) or 0
 
 
-def eta_for(session: Session, centre: Centre, service_id: int, ahead: int) -> int | None:
-    return estimate.expected_wait_minutes(ahead, counter_capacities(session, centre).get(service_id, []))
+def eta_for(
+    session: Session, centre: Centre, service_id: int, ahead: int, capacities: Capacities | None = None
+) -> int | None:
+    if capacities is None:
+        capacities = counter_capacities(session, centre)
+    return estimate.expected_wait_minutes(ahead, capacities.get(service_id, []))
 
 
 # Serializers -------------------------------------------------------------------------

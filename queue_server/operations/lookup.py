@@ -48,9 +48,9 @@ def counter_for_update(
     session: Session, counter_id: int, actor: Actor, *, options: Sequence[ORMOption] = ()
 ) -> Counter:
     """The counter, locked (only its row, whatever ``options`` load along with it)."""
-    counter = session.scalars(
-        select(Counter).options(*options).where(Counter.id == counter_id).with_for_update(of=Counter)
-    ).unique().one_or_none()
+    query = select(Counter).options(*options).where(Counter.id == counter_id).with_for_update(of=Counter)
+    # unique(): a joined collection (the work profile) gives one row per entry
+    counter = session.scalars(query).unique().one_or_none()
     if counter is None:
         raise NotFound(N_("No counter %(id)s."), id=counter_id)
     if not actor.may_act_in(counter.centre_id):

@@ -14,7 +14,16 @@ from queue_server.audit import append_event
 from queue_server.clock import local_day, utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.lifecycle import Action, next_state
-from queue_server.models import Centre, Counter, Device, Priority, Service, Token, TokenState, WorkProfileEntry
+from queue_server.models import (
+    Centre,
+    Counter,
+    Device,
+    Priority,
+    Service,
+    Token,
+    TokenState,
+    WorkProfileEntry,
+)
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
     counter_for_update,
@@ -78,7 +87,9 @@ def issue_token(
     now = utcnow()
     day = local_day(centre.tz, now)
     ahead = queue_state.ahead_of_new(session, centre, service.id, priority, day)
-    eta = queue_state.eta_for(session, centre, service.id, ahead)
+    # Issuing changes no counter's capacity: one estimate serves the token and the screens.
+    capacities = queue_state.counter_capacities(session, centre)
+    eta = queue_state.eta_for(session, centre, service.id, ahead, capacities)
     seq = next_value(session, centre.id, f"service:{service.id}", day)
     token = Token(
         centre_id=centre.id,
@@ -109,9 +120,9 @@ def issue_token(
         at=now,
         data={"number": token.number, "priority": priority.value, "ahead": ahead, "eta": eta},
     )
-    announce.queue_changed(session, centre)
+    announce.queue_changed(session, centre, capacities=capacities)
     if priority != Priority.NORMAL:  # it goes ahead of every normal token already waiting
-        announce.positions_changed(session, centre, service.id)
+        announce.positions_changed(session, centre, service.id, capacities=capacities)
     return IssuedToken(token, ahead, eta)
 
 
