@@ -257,7 +257,7 @@ def text_block(
     and a single word still too wide is scaled down as a last resort.
     Returns a white "L" image cropped to the text's line boxes.
     """
-    return _text_block(text, role, size, max_width, min_size, max_lines).copy()
+    return _text_block(text, role, size, max_width, min_size, max_lines, font_path(role)).copy()
 
 
 @lru_cache(maxsize=1024)
@@ -268,8 +268,11 @@ def _text_block(
     max_width: int,
     min_size: int | None,
     max_lines: int,
+    font: str,
 ) -> Image.Image:
-    # Cached: the layout only pastes these images, never changes them.
+    # Cached: the layout only pastes these images, never changes them. ``font`` (the file
+    # the role resolves to now) is part of the key, so a font that goes missing or is
+    # replaced is noticed instead of served from the cache.
     floor = min(size, min_size if min_size is not None else max(12, size * 2 // 3))
     current = size
     while True:
@@ -426,7 +429,7 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
     blocks: list[_Placed] = []
 
     def tb(text: str, role: str, size: int, max_width: int = inner) -> Image.Image:
-        return _text_block(text, role, pt(size), max_width, None, 2)
+        return _text_block(text, role, pt(size), max_width, None, 2, font_path(role))
 
     def add(name: str, image: Image.Image, gap_before: int = gap) -> None:
         blocks.append(_Placed(name, image, gap_before))

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import alerts, rooms, statistics
@@ -122,12 +122,12 @@ def active_centres(session: Session) -> set[int]:
     """Centres where time alone can change an alert: a counter open, someone waiting,
     an alert open, or a kiosk printer in fault."""
     found: set[int] = set(
-        session.scalars(select(distinct(Counter.centre_id)).where(Counter.state != CounterState.CLOSED))
+        session.scalars(select(Counter.centre_id).distinct().where(Counter.state != CounterState.CLOSED))
     )
-    found |= set(session.scalars(select(distinct(Alert.centre_id)).where(Alert.cleared_at.is_(None))))
+    found |= set(session.scalars(select(Alert.centre_id).distinct().where(Alert.cleared_at.is_(None))))
     found |= set(
         session.scalars(
-            select(distinct(Device.centre_id)).where(
+            select(Device.centre_id).distinct().where(
                 Device.kind == DeviceKind.KIOSK, Device.printer_status.in_(list(statistics.PRINTER_FAULTS))
             )
         )
@@ -140,7 +140,7 @@ def active_centres(session: Session) -> set[int]:
     for day, ids in by_day.items():
         found |= set(
             session.scalars(
-                select(distinct(Token.centre_id)).where(
+                select(Token.centre_id).distinct().where(
                     Token.centre_id.in_(ids), Token.business_day == day, Token.state == TokenState.WAITING
                 )
             )
