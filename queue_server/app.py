@@ -57,6 +57,10 @@ def configure_extensions(app: Flask) -> None:
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
+    # SocketIO keeps its options between init_app calls, and the Redis client manager of an
+    # earlier app would survive a later app that has no message queue: start each app
+    # from its own configuration (one app per process in production; many in the tests).
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],

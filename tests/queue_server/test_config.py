@@ -40,3 +40,24 @@ def test_a_secure_deployment_marks_the_staff_cookie_secure(
     assert r.status_code in (302, 303), r.status_code
     cookie = r.headers.get("Set-Cookie", "")
     assert "Secure" in cookie, cookie
+
+
+def test_an_app_without_redis_does_not_inherit_an_earlier_apps_message_queue(
+    app_config: dict[str, object],
+) -> None:
+    """One app per process in production, many in the tests: each starts from its own
+    configuration (an inherited Redis queue made every later test client refuse to run)."""
+    from socketio import RedisManager
+
+    from queue_server.extensions import socketio
+
+    with_redis = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:9/0"})
+    assert isinstance(socketio.server.manager, RedisManager)
+    without = create_app(app_config)
+    assert not isinstance(socketio.server.manager, RedisManager)
+    client = socketio.test_client(without)
+    assert client.is_connected()
+    client.disconnect()
+    for made in (with_redis, without):
+        with made.app_context():
+            db.engine.dispose()
