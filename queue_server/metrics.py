@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from queue_server.extensions import db, socketio
@@ -50,29 +52,34 @@ COUNTED_EVENTS: dict[str, Counter] = {
 }
 ROOM_KINDS = {"display": "display", "counters": "counters", "dashboard": "dashboard"}
 
-_centre_codes: dict[int, str] = {}
+# Centre codes by id, per database engine: ids are only unique within one database (the
+# tests make a fresh database, and app, per test).
+_centre_codes: weakref.WeakKeyDictionary[Engine, dict[int, str]] = weakref.WeakKeyDictionary()
 _codes_lock = threading.Lock()
 _redis_clients: dict[str, Any] = {}
 
 
-def _centre_code(session: Session, centre_id: int) -> str | None:
-    """The centre's code from the cache or the session's identity map (no SQL in a flush)."""
+def _codes_of(engine: Engine) -> dict[int, str]:
     with _codes_lock:
-        code = _centre_codes.get(centre_id)
+        return _centre_codes.setdefault(engine, {})
+
+
+def _centre_code(session: Session, engine: Engine, centre_id: int) -> str | None:
+    """The centre's code from the cache or the session's identity map (no SQL in a flush)."""
+    codes = _codes_of(engine)
+    code = codes.get(centre_id)
     if code is None:
         from queue_server.models import Centre
 
         centre = session.identity_map.get(Session.identity_key(Centre, centre_id))
         if centre is not None:
-            code = str(centre.code)
-            with _codes_lock:
-                _centre_codes[centre_id] = code
+            code = codes[centre_id] = str(centre.code)
     return code
 
 
 def _count_later(session: Session, counter: Counter, centre_id: int) -> Callable[[], None]:
-    code = _centre_code(session, centre_id)
     engine = session.get_bind().engine
+    code = _centre_code(session, engine, centre_id)
 
     def count() -> None:
         label = code
@@ -81,8 +88,7 @@ def _count_later(session: Session, counter: Counter, centre_id: int) -> Callable
 
             with engine.connect() as conn:
                 label = conn.scalar(select(Centre.code).where(Centre.id == centre_id)) or str(centre_id)
-            with _codes_lock:
-                _centre_codes[centre_id] = label
+            _codes_of(engine)[centre_id] = label
         counter.labels(label).inc()
 
     return count

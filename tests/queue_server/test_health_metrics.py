@@ -151,3 +151,31 @@ def test_connected_sockets_and_screens_on_a_live_server(live_server: Any) -> Non
         anonymous.close()
     assert wait_until(lambda: figures()[("khidmat_connected_sockets", ())] == 0)
     assert figures()[("khidmat_screens_connected", (("screen", "display"),))] == 0
+
+
+def test_a_centre_id_reused_by_another_database_is_labelled_by_its_own_code(
+    database_template: str, tmp_path: Path
+) -> None:
+    """Ids are unique within one database only: a process that served another database
+    first (here: a centre "other" with id 1) still labels this one's id 1 correctly."""
+    from tests.conftest import fresh_database_url
+    from tests.support.race import build_race_centre, issue_many
+
+    def issued(code: str, url: str, instance: Path) -> float:
+        made = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance, "TESTING": True})
+        with made.app_context():
+            build_race_centre(db.session, code=code, counters=1)
+            db.session.commit()
+            assert db.session.get(Centre, 1) is not None and db.session.get(Centre, 1).code == code
+            issue_many(db.session, code, 1)
+            db.session.commit()
+            db.session.remove()
+            value = metric(made.test_client(), "khidmat_tokens_issued_total", centre=code)
+        closed(made)
+        return value
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert issued("other", fresh_database_url(database_template, tmp_path / "a"), tmp_path / "a") >= 1
+    # With one cache for every database, this token was counted as centre "other".
+    assert issued("fresh", fresh_database_url(database_template, tmp_path / "b"), tmp_path / "b") >= 1
