@@ -83,6 +83,10 @@ class Hub:
             self.wake.wait(timeout=max(0.05, next_sweep - time.monotonic()))
             socketio.sleep(COALESCE_SECONDS)
             self.wake.clear()
+            if _hub is not self:
+                # Another app took over this process (only the tests make several): this
+                # hub's app, and perhaps its database, are gone.
+                return
             with self.lock:
                 centres, self.dirty = self.dirty, set()
             with self.app.app_context():

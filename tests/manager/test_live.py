@@ -420,3 +420,26 @@ def test_a_display_on_the_socket_is_not_listed_offline(
             assert "display" not in offline_screens()
     finally:
         display.disconnect()
+
+
+def test_a_dashboard_hub_stops_once_another_app_took_over_the_process(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One hub per process: an earlier app's hub (the tests make many apps) stops at its
+    next wake instead of sweeping a database that may belong to someone else by now."""
+    import threading
+
+    from counters.manager import events
+
+    current = events.Hub(app)
+    monkeypatch.setattr(events, "_hub", current)
+    worker = threading.Thread(target=current.run, daemon=True)
+    worker.start()
+    current.wake.set()
+    worker.join(timeout=1.0)
+    assert worker.is_alive(), "the process's own hub keeps running"
+
+    monkeypatch.setattr(events, "_hub", events.Hub(app))  # another app took over
+    current.wake.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()

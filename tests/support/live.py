@@ -42,7 +42,10 @@ def free_port() -> int:
 
 def seed(database_url: str, instance: Path) -> dict[str, Any]:
     """Seed the demo centre into the database; return its secrets by name."""
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "live", "INSTANCE_PATH": instance})
+    # TESTING: no background work (the dashboard hub) left behind in the test process.
+    app = create_app(
+        {"DATABASE_URL": database_url, "SECRET_KEY": "live", "INSTANCE_PATH": instance, "TESTING": True}
+    )
     with app.app_context():
         result = seed_demo(db.session())
         db.session.commit()
