@@ -4,12 +4,14 @@ work, answered with the fresh console state. Bound per app by ``register``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_babel import gettext
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from counters import console
@@ -21,21 +23,30 @@ from queue_server.extensions import db, socketio
 from queue_server.models import Counter, Token
 from queue_server.operations import requests as cases
 from queue_server.realtime import _actor as socket_actor
-from queue_server.realtime import screen
+from queue_server.realtime import on_leave, screen
+from queue_server.redis_link import redis_client
 from queue_server.unit_of_work import current_session, run_in_transaction
+
+log = logging.getLogger(__name__)
 
 # console id -> the sockets (sids) of this process that joined as that console
 _presence: dict[str, set[str]] = {}
 _presence_lock = threading.Lock()
+# With several server processes (Redis configured) each console's sockets are also listed
+# in Redis, so a second tab that lands on another process is refused too. A console joins
+# again every minute (static/live.js), which keeps its entry; a process that dies without
+# saying goodbye leaves entries that expire after this long.
+PRESENCE_SECONDS = 150
 
 
 def register(app: Flask) -> None:
     """Bind the console's socket events to this app's Socket.IO server."""
     socketio.on_event("console_action", on_console_action)
+    on_leave(_forget)
 
 
 def is_live(console_id: str) -> bool:
-    """Whether a console is connected to this process now."""
+    """Whether a console is connected now: to this process, or (with Redis) to another."""
     server = socketio.server
     with _presence_lock:
         sids = set(_presence.get(console_id, ()))
@@ -45,7 +56,51 @@ def is_live(console_id: str) -> bool:
             _presence[console_id] = live
         else:
             _presence.pop(console_id, None)
-    return bool(live)
+    return _shared_presence(console_id, gone=sids - live) or bool(live)
+
+
+def _presence_key() -> tuple[Any, str] | None:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    return redis_client(url), f"{current_app.config['SOCKETIO_CHANNEL']}:console:"
+
+
+def _shared_presence(
+    console_id: str, *, joined: str = "", gone: set[str] | frozenset[str] = frozenset()
+) -> bool:
+    """Record a socket that joined as the console or sockets that are gone, and say whether
+    any socket of the console is still listed. Without Redis (one process): False. When
+    Redis cannot be reached the console counts as gone, so a clerk is never locked out."""
+    shared = _presence_key()
+    if shared is None:
+        return False
+    client, prefix = shared
+    key = prefix + console_id
+    try:
+        pipe = client.pipeline()
+        if gone:
+            pipe.srem(key, *gone)
+        if joined:
+            pipe.sadd(key, joined)
+            pipe.expire(key, PRESENCE_SECONDS)
+        pipe.scard(key)
+        return bool(pipe.execute()[-1])
+    except RedisError as exc:
+        log.warning("console presence in Redis unavailable (%s): treated as gone", exc)
+        return False
+
+
+def _forget(sid: str) -> None:
+    """A socket disconnected: it no longer keeps any console present."""
+    with _presence_lock:
+        consoles = [cid for cid, sids in _presence.items() if sid in sids]
+        for cid in consoles:
+            _presence[cid].discard(sid)
+            if not _presence[cid]:
+                del _presence[cid]
+    for cid in consoles:
+        _shared_presence(cid, gone={sid})
 
 
 def message_of(exc: DomainError) -> str:
@@ -74,8 +129,10 @@ def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
     and counter changes) and the counter's own room."""
     who = console.require_clerk(actor)
     counter = console.require_console(s, data.get("counter"), who, data.get("console"))
+    sid = request.sid  # type: ignore[attr-defined]
     with _presence_lock:
-        _presence.setdefault(str(data["console"]), set()).add(request.sid)  # type: ignore[attr-defined]
+        _presence.setdefault(str(data["console"]), set()).add(sid)
+    _shared_presence(str(data["console"]), joined=sid)
     state = console.console_state(s, counter, who)
     return [room.counters(counter.centre_id), room.counter(counter.id)], state
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from queue_server.extensions import db, socketio
 from queue_server.publish import after_commit
+from queue_server.redis_link import redis_client
 
 bp = Blueprint("metrics", __name__)
 
@@ -56,7 +57,6 @@ ROOM_KINDS = {"display": "display", "counters": "counters", "dashboard": "dashbo
 # tests make a fresh database, and app, per test).
 _centre_codes: weakref.WeakKeyDictionary[Engine, dict[int, str]] = weakref.WeakKeyDictionary()
 _codes_lock = threading.Lock()
-_redis_clients: dict[str, Any] = {}
 
 
 def _codes_of(engine: Engine) -> dict[int, str]:
@@ -103,16 +103,6 @@ def _count_events(session: Session, _context: Any) -> None:
             after_commit(session, _count_later(session, COUNTED_EVENTS[obj.kind], obj.centre_id))
 
 
-def _redis(url: str) -> Any:
-    client = _redis_clients.get(url)
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        _redis_clients[url] = client
-    return client
-
-
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """200 when the database (and Redis, the message queue, when configured) answer."""
@@ -127,7 +117,7 @@ def healthz() -> tuple[Response, int]:
     url = current_app.config.get("REDIS_URL")
     if url:
         try:
-            _redis(url).ping()
+            redis_client(url).ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"

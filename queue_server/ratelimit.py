@@ -8,20 +8,10 @@ import time
 from flask import current_app
 
 from queue_server.errors import N_, RateLimited
+from queue_server.redis_link import redis_client
 
 _lock = threading.Lock()
 _windows: dict[str, tuple[int, float]] = {}
-_redis_clients: dict[str, object] = {}
-
-
-def _redis(url: str):  # type: ignore[no-untyped-def]
-    client = _redis_clients.get(url)
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=2)
-        _redis_clients[url] = client
-    return client
 
 
 def hit(key: str, limit: int, window_seconds: int) -> bool:
@@ -29,7 +19,7 @@ def hit(key: str, limit: int, window_seconds: int) -> bool:
     url = current_app.config.get("REDIS_URL")
     if url:
         bucket = f"khidmat:rl:{key}:{int(time.time() // window_seconds)}"
-        client = _redis(url)
+        client = redis_client(url)
         pipe = client.pipeline()
         pipe.incr(bucket)
         pipe.expire(bucket, window_seconds + 1)
@@ -53,7 +43,7 @@ def count(key: str, window_seconds: int) -> int:
     url = current_app.config.get("REDIS_URL")
     if url:
         bucket = f"khidmat:rl:{key}:{int(time.time() // window_seconds)}"
-        return int(_redis(url).get(bucket) or 0)
+        return int(redis_client(url).get(bucket) or 0)
     now = time.monotonic()
     with _lock:
         value, started = _windows.get(key, (0, now))

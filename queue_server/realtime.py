@@ -142,11 +142,26 @@ def on_connect(auth: Any = None) -> bool:
 
 
 def on_disconnect(*_args: Any) -> None:
+    sid = request.sid  # type: ignore[attr-defined]
     with _actors_lock:
-        _actors.pop(request.sid, None)  # type: ignore[attr-defined]
+        _actors.pop(sid, None)
     from queue_server.metrics import CONNECTED_SOCKETS
 
     CONNECTED_SOCKETS.set(connected_count())
+    for listener in list(_disconnect_listeners):
+        try:
+            listener(sid)
+        except Exception:  # one listener's trouble must not keep the others from hearing
+            log.exception("disconnect listener %r failed", listener)
+
+
+_disconnect_listeners: list[Callable[[str], None]] = []
+
+
+def on_leave(listener: Callable[[str], None]) -> None:
+    """Call ``listener(sid)`` whenever a socket of this process disconnects."""
+    if listener not in _disconnect_listeners:
+        _disconnect_listeners.append(listener)
 
 
 def _error(exc: DomainError) -> dict[str, Any]:

@@ -350,3 +350,16 @@ def test_presence_is_per_console(clerk1: Console) -> None:
     assert not events.is_live(C2)
     clerk1.io.disconnect()
     assert not events.is_live(C1)
+
+
+def test_an_unreachable_redis_never_locks_a_clerk_out(app: Flask) -> None:
+    """Console presence across processes lives in Redis; when Redis cannot be reached a
+    console counts as gone (the next tab may take the counter) instead of failing."""
+    from counters import events
+
+    app.config["REDIS_URL"] = "redis://127.0.0.1:9/0"
+    try:
+        assert events._shared_presence("c" * 32, joined="sid-1") is False
+        assert events.is_live("c" * 32) is False
+    finally:
+        app.config["REDIS_URL"] = None

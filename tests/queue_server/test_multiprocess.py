@@ -11,9 +11,11 @@ KHIDMAT_TEST_REDIS_URL is set, as CI sets both.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter as Tally
 from collections.abc import Iterator
@@ -259,6 +261,67 @@ def test_login_throttling_holds_across_processes(cluster: Cluster) -> None:
 
 SQLITE = {"KHIDMAT_DATABASE_URL": "sqlite:////tmp/x.sqlite3"}
 POSTGRES = {"KHIDMAT_DATABASE_URL": "postgresql+psycopg://u@h/db"}
+
+
+def page_csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
+    assert found, html[:300]
+    return found.group(1)
+
+
+def browser_login(http: requests.Session, url: str, username: str, password: str) -> str:
+    """Log in through the real form, as a browser does; returns the page's CSRF token."""
+    token = page_csrf(http.get(url + "/counter", timeout=10).text)
+    r = http.post(
+        url + "/counter/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert r.status_code == 303, r.text[:300]
+    return page_csrf(http.get(url + "/counter", timeout=10).text)
+
+
+def test_a_second_console_on_the_other_process_is_refused(cluster: Cluster) -> None:
+    """One console per counter across processes: a tab on process A has counter 1; a
+    second tab, which nginx sent to process B, is refused while A's is connected, and takes
+    over once it is gone."""
+    counter = cluster.counter_ids()[1]
+    password = cluster.a.passwords["clerk1"]
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    tab_a, tab_b = requests.Session(), requests.Session()
+    token_a = browser_login(tab_a, cluster.a.url, "clerk1", password)
+    opened = tab_a.post(
+        cluster.a.url + "/counter/open",
+        data={"counter": counter, "console": first, "csrf_token": token_a},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert opened.status_code == 303, opened.text[:300]
+    console_a = Screen(cluster.a.url, cluster.keys["clerk1"])
+    try:
+        assert console_a.call("join", {"screen": "console", "counter": counter, "console": first})["ok"]
+        token_b = browser_login(tab_b, cluster.b.url, "clerk1", password)
+
+        def claim_on_b() -> requests.Response:
+            return tab_b.post(
+                cluster.b.url + "/counter/claim",
+                json={"counter": counter, "console": second},
+                headers={"X-CSRFToken": token_b},
+                timeout=10,
+            )
+
+        refused = claim_on_b()
+        assert refused.status_code == 409, refused.text[:300]
+        assert refused.json()["error"] == "counter_open_elsewhere"
+    finally:
+        console_a.close()
+    deadline = time.monotonic() + 15
+    while (taken := claim_on_b()).status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.2)  # process A hears the disconnect and drops the console from Redis
+    assert taken.status_code == 200, taken.text[:300]
 
 
 def test_serve_picks_the_worker_class_from_the_database() -> None:
