@@ -113,6 +113,15 @@ def fresh_database_url(template: str, tmp_path: Path) -> str:
     if PG_URL:
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
+            # Nothing of an earlier test may still be connected (a server process on its
+            # way out, a background thread): it would see this test's data, or deadlock
+            # with the TRUNCATE below.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             tables = (
                 conn.execute(
                     text(
