@@ -67,5 +67,19 @@
                              function () { return { ok: false, status: r.status, data: { error: "bad_response", message: "" } }; });
       }, function () { return { ok: false, status: 0, data: { error: "offline", message: "" } }; });
   }
-  window.Khidmat = { live: live, api: api, csrfToken: csrfToken };
+  /* el("li", {cls: "x", text: "…", data: {id: 3}, "aria-label": "…"}, [child, "text"]):
+   * an element built from text only (never HTML), for the screens that draw lists. */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "cls") node.className = attrs[k];
+      else if (k === "data") Object.keys(attrs.data).forEach(function (d) { node.dataset[d] = attrs.data[d]; });
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return node;
+  }
+
+  window.Khidmat = { live: live, api: api, csrfToken: csrfToken, el: el };
 })();

@@ -26,17 +26,7 @@
   function fmt(text, params) {
     return String(text).replace(/%\((\w+)\)s/g, function (_, k) { return params && k in params ? params[k] : ""; });
   }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "cls") node.className = attrs[k];
-      else if (k === "data") Object.keys(attrs.data).forEach(function (d) { node.dataset[d] = attrs.data[d]; });
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-    return node;
-  }
+  var el = window.Khidmat.el;
   function num(text) { return el("bdi", { cls: "num", text: String(text) }); }
   function name(obj) { return obj ? (UR ? obj.name_ur : obj.name_en) : ""; }
   function now() { return Date.now() + offset; }

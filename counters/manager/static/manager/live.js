@@ -9,16 +9,7 @@
   var offset = 0; // server clock minus browser clock, in ms
   var state = null;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "cls") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
-    return node;
-  }
+  var el = window.Khidmat.el;
   function now() { return Date.now() + offset; }
   function minutes(seconds) { return seconds == null ? "–" : (seconds / 60).toFixed(1); }
   function wholeMinutes(seconds) { return Math.floor(Math.max(0, seconds) / 60); }

@@ -9,16 +9,7 @@
   var sortKey = "alerts";
   var sortDir = -1;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "cls") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
-    return node;
-  }
+  var el = window.Khidmat.el;
   function num(text) { return el("span", { cls: "num", text: String(text) }); }
   function minutes(s) { return s == null ? "–" : (s / 60).toFixed(1); }
   function share(v) { return v == null ? "–" : Math.round(v * 100) + "%"; }
