@@ -43,7 +43,7 @@ def rebuild(url: str, instance: Path) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": instance})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret-0123456789abcdef-0123456789", "INSTANCE_PATH": instance})
     with app.app_context():
         upgrade()
         db.engine.dispose()

@@ -1,13 +1,19 @@
 """Call-to-screen latency on the public display, against a bare Flask-SocketIO broadcast.
 
 Run: .venv/bin/python bench/bench_display_latency.py [--screens 10,100,500] [--rounds 6]
+     gevent (PostgreSQL):  ... --mode gevent --pg-url URL --screens 10,100,500,2000
+     two processes:        ... --mode gevent --workers 2 --pg-url URL --redis-url URL
 
 Two servers, both up for the whole run, each started as its own process the way production
-runs it (gunicorn, one
-gthread worker, Flask-SocketIO in threading mode, ``--threads 600`` so that 500 sockets
-each hold a thread; gevent is not possible on SQLite):
+runs it: by default gunicorn with one gthread worker, Flask-SocketIO in threading mode,
+``--threads 600`` so that 500 sockets each hold a thread, on SQLite. ``--mode gevent``
+runs gevent workers (both servers) and needs PostgreSQL (``--pg-url``, a database of the
+bench's own: its schema is dropped); ``--workers 2 --redis-url`` runs two processes of each
+server sharing a Redis message queue (the bench's own Redis database: it is flushed),
+with the screens spread over both by the kernel. The server's resident memory before and
+after connecting the screens gives the memory per screen.
 
-  khidmat   ``khidmat serve`` on a fresh seeded SQLite database. N python-socketio
+  khidmat   ``khidmat serve`` on a fresh seeded database. N python-socketio
             websocket clients authenticate with the display's device key and join the
             display screen of the demo centre. Each round a kiosk issues a token, and the
             time is taken from sending ``POST /api/v1/counters/<id>/call-next`` (clerk key)
@@ -104,12 +110,20 @@ SAMPLE_COUNTER = {
 # --- the bare floor app (run in its own process with --serve-bare) -------------------------
 
 
-def bare_app() -> Any:
+def bare_app(mode: str = "threading", redis_url: str | None = None) -> Any:
     from flask import Flask, request
     from flask_socketio import SocketIO, join_room
 
     app = Flask("bare")
-    sio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False)
+    sio = SocketIO(
+        app,
+        async_mode=mode,
+        message_queue=redis_url or None,
+        channel="bench-bare",
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+    )
 
     def on_join(_data: Any = None) -> dict[str, bool]:
         join_room(ROOM)
@@ -132,25 +146,30 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(port: int, threads: int) -> None:
-    """The same server kind as ``khidmat serve`` on SQLite (queue_server/serving.py)."""
+def serve_bare(port: int, threads: int, mode: str, workers: int, redis_url: str | None) -> None:
+    """The same server kind as ``khidmat serve`` (queue_server/serving.py): gthread, or
+    gevent workers; several workers share a Redis message queue."""
     from gunicorn.app.base import BaseApplication
+
+    options: dict[str, Any] = {
+        "bind": f"127.0.0.1:{port}",
+        "workers": workers,
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "loglevel": "warning",
+    }
+    if mode == "gevent":
+        options.update(worker_class="gevent", worker_connections=max(2000, threads))
+    else:
+        options.update(worker_class="gthread", threads=threads)
 
     class Bare(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {
-                "bind": f"127.0.0.1:{port}",
-                "workers": 1,
-                "worker_class": "gthread",
-                "threads": threads,
-                "timeout": 60,
-                "graceful_timeout": 10,
-                "loglevel": "warning",
-            }.items():
+            for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return bare_app()
+            return bare_app(mode, redis_url)
 
     Bare().run()
 
@@ -178,6 +197,36 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
     raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def family(pid: int) -> list[int]:
+    """A process and all its descendants (gunicorn master and workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(
+                    Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except OSError:
+                continue
+    found = [pid]
+    for p in found:
+        found += [c for c, parent in parents.items() if parent == p]
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a server (master and workers), KiB."""
+    total = 0
+    for p in family(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -188,16 +237,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
-def seed_database(workdir: Path) -> tuple[str, dict[str, str]]:
+def seed_database(workdir: Path, pg_url: str | None = None) -> tuple[str, dict[str, str]]:
+    """A fresh demo centre: SQLite under ``workdir``, or PostgreSQL (its public schema is
+    dropped and recreated: give the bench a database of its own)."""
     from flask_migrate import upgrade
+    from sqlalchemy import text
 
     from queue_server.app import create_app
     from queue_server.extensions import db
     from queue_server.seed import seed_demo
 
-    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": workdir})
+    url = pg_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret-0123456789abcdef-0123456789", "INSTANCE_PATH": workdir})
     with app.app_context():
+        if url.startswith("postgresql"):
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
         upgrade()
         result = seed_demo(db.session())
         db.session.commit()
@@ -207,26 +263,38 @@ def seed_database(workdir: Path) -> tuple[str, dict[str, str]]:
     return url, keys
 
 
-def start_khidmat(workdir: Path, url: str, port: int, threads: int) -> tuple[subprocess.Popen[bytes], Path]:
+def start_khidmat(
+    workdir: Path, url: str, port: int, threads: int, mode: str, workers: int, redis_url: str | None
+) -> tuple[subprocess.Popen[bytes], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHIDMAT_")}
     env.update(
         KHIDMAT_DATABASE_URL=url,
         KHIDMAT_INSTANCE_PATH=str(workdir),
-        KHIDMAT_SECRET_KEY="bench-secret",
+        KHIDMAT_SECRET_KEY="bench-secret-0123456789abcdef-0123456789",
         KHIDMAT_ISSUE_RATE_LIMIT="1000000",  # one kiosk issues every round's token
         PYTHONUNBUFFERED="1",
     )
+    if redis_url:
+        env["KHIDMAT_REDIS_URL"] = redis_url
     khidmat = str(Path(sys.executable).with_name("khidmat"))
     cmd = [khidmat, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
+    cmd += ["--async-mode", mode, "--workers", str(workers)]
     log = workdir / "khidmat.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
 
 
-def start_bare(workdir: Path, port: int, threads: int) -> tuple[subprocess.Popen[bytes], Path]:
+def start_bare(
+    workdir: Path, port: int, threads: int, mode: str, workers: int, redis_url: str | None
+) -> tuple[subprocess.Popen[bytes], Path]:
     log = workdir / "bare.log"
-    cmd = [sys.executable, __file__, "--serve-bare", str(port), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--serve-bare", str(port), "--threads", str(threads), "--mode", mode]
+    if mode == "gevent":  # patch before anything is imported, as khidmat serve does
+        boot = "from gevent import monkey; monkey.patch_all(); import runpy, sys; sys.argv = sys.argv[1:]; "
+        boot += "runpy.run_path(sys.argv[0], run_name='__main__')"
+        cmd = [sys.executable, "-c", boot, *cmd[1:]]
+    cmd += ["--workers", str(workers)] + (["--redis-url", redis_url] if redis_url else [])
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
@@ -308,6 +376,7 @@ class Result:
     request_ms: list[float] = field(default_factory=list)
     missed: int = 0  # a screen that had not received the call 15 s after the request
     dropped: int = 0  # screens no longer connected at the end of the row
+    kib_per_screen: float = float("nan")  # server resident memory added per connected screen
 
 
 def measure_round(
@@ -381,16 +450,21 @@ class Row:
     results: dict[int, Result] = field(default_factory=dict)
 
 
-def run(workdir: Path, sizes: list[int], rounds: int, threads: int) -> list[Row]:
+def run(workdir: Path, sizes: list[int], rounds: int, threads: int, args: argparse.Namespace) -> list[Row]:
     """Both servers up for the whole run; for each size, N screens on khidmat for its
     rounds, then N screens on the floor for its rounds."""
     (workdir / "khidmat").mkdir()
     (workdir / "bare").mkdir()
-    url, keys = seed_database(workdir / "khidmat")
+    if args.redis_url:
+        import redis as redis_lib
+
+        redis_lib.Redis.from_url(args.redis_url).flushdb()  # the bench's own Redis database
+    url, keys = seed_database(workdir / "khidmat", args.pg_url)
     k_port, b_port = free_port(), free_port()
+    redis_url = args.redis_url if args.workers > 1 else None
     procs = [
-        start_khidmat(workdir / "khidmat", url, k_port, threads),
-        start_bare(workdir / "bare", b_port, threads),
+        start_khidmat(workdir / "khidmat", url, k_port, threads, args.mode, args.workers, redis_url),
+        start_bare(workdir / "bare", b_port, threads, args.mode, args.workers, redis_url),
     ]
     try:
         k_base, b_base = f"http://127.0.0.1:{k_port}", f"http://127.0.0.1:{b_port}"
@@ -419,14 +493,17 @@ def run(workdir: Path, sizes: list[int], rounds: int, threads: int) -> list[Row]
             Row("floor", b_base, None, {"screen": "display"}, emit(False), lambda: None),
             Row("floor+2", b_base, None, {"screen": "display"}, emit(True), lambda: None),
         ]
+        pid_of = {"khidmat": procs[0][0].pid, "floor": procs[1][0].pid, "floor+2": procs[1][0].pid}
         for row in rows:  # warm-up: first call, first espeak-ng run, caches
             row.trigger()
             row.after()
         for n in sizes:
             for row in rows:  # one row's screens at a time: 2 x 500 clients swamp this machine
                 screens = Screens()
+                before = rss_kib(pid_of[row.name])
                 screens.connect(row.base, n, row.auth, row.join)
                 row.results[n] = Result()
+                row.results[n].kib_per_screen = (rss_kib(pid_of[row.name]) - before) / n
                 for _ in range(rounds):
                     screens.wait_quiet()
                     measure_round(row.results[n], screens, row.trigger, row.after)
@@ -446,46 +523,75 @@ def main() -> None:
     parser.add_argument("--screens", default="10,100,500", help="comma-separated numbers of screens")
     parser.add_argument("--rounds", type=int, default=6, help="calls per size and row")
     parser.add_argument("--threads", type=int, default=THREADS, help="server threads (one per socket)")
+    parser.add_argument(
+        "--mode",
+        choices=("threading", "gevent"),
+        default="threading",
+        help="server async mode (gevent needs PostgreSQL: --pg-url)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (2 or more need --redis-url)"
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("KHIDMAT_BENCH_DATABASE_URL"),
+        help="PostgreSQL database of the bench's own (its schema is dropped)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("KHIDMAT_BENCH_REDIS_URL"),
+        help="Redis database of the bench's own (flushed)",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare, args.threads)
+        serve_bare(args.serve_bare, args.threads, args.mode, args.workers, args.redis_url)
         return
+    if args.mode == "gevent" and not args.pg_url:
+        raise SystemExit("gevent needs PostgreSQL (--pg-url): it freezes on SQLite's write lock")
+    if args.workers > 1 and not (args.pg_url and args.redis_url):
+        raise SystemExit("several workers need --pg-url and --redis-url")
     # The clients' own closing chatter ("packet queue is empty, aborting") is not a result.
     for name in ("engineio.client", "socketio.client"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     sizes = [int(x) for x in args.screens.split(",") if x.strip()]
-    if max(sizes) + 20 > args.threads:
+    if args.mode == "threading" and max(sizes) + 20 > args.threads:
         raise SystemExit(f"{max(sizes)} screens need more than {args.threads} server threads")
     started = time.monotonic()
-    print(f"display latency: {args.rounds} calls per size, sizes {sizes}, {args.threads} server threads")
+    print(
+        f"display latency: {args.rounds} calls per size, sizes {sizes}, mode {args.mode}, "
+        f"{args.workers} process(es), {'PostgreSQL' if args.pg_url else 'SQLite'}"
+        + (f", {args.threads} server threads" if args.mode == "threading" else "")
+    )
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-display-") as tmp:
-        rows = run(Path(tmp), sizes, args.rounds, args.threads)
+        rows = run(Path(tmp), sizes, args.rounds, args.threads, args)
     print()
     print("call request sent -> token_called received by every screen (ms; samples = calls x screens)")
     header = (
         f"{'screens':>7}  {'row':<8} {'p50':>8} {'p99':>8} {'max':>8} {'request p50':>12}"
-        f" {'missed':>7} {'dropped':>8}"
+        f" {'missed':>7} {'dropped':>8} {'KiB/screen':>10} {'p99/floor':>9}"
     )
     print(header)
     print("-" * len(header))
     for n in sizes:
+        floor_p99 = pct(rows[1].results[n].latencies_ms, 99)
         for row in rows:
             name, res = row.name, row.results[n]
             lat = res.latencies_ms
             print(
                 f"{n:>7}  {name:<8} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f} {max(lat, default=float('nan')):>8.1f}"
                 f" {pct(res.request_ms, 50):>12.1f} {res.missed:>7} {res.dropped:>8}"
+                f" {res.kib_per_screen:>10.1f} {pct(lat, 99) / floor_p99:>9.2f}"
             )
     print()
-    print(
-        "khidmat: POST call-next (dispatch + audit on SQLite, its events to every screen, espeak-ng after commit)"
-    )
+    print("khidmat: POST call-next (dispatch + audit, its events to every screen, espeak-ng after commit)")
     print("floor:   POST /emit on a bare Flask-SocketIO app, one broadcast; same server kind, same clients")
     print("floor+2: the same, followed by the queue_changed and counter_changed a call also sends")
     print("missed: (call, screen) pairs with no token_called 15 s after the request; dropped: screens")
     print("disconnected by the end of the row (e.g. a ping timeout on a swamped machine)")
+    print("KiB/screen: the server's resident memory (master and workers) added by connecting the screens,")
+    print("per screen. p99/floor: the row's p99 over the bare broadcast's p99 at the same size.")
     print(f"request p50: the HTTP call's own round trip. Total run {time.monotonic() - started:.0f} s.")
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} before and "

@@ -72,9 +72,7 @@ def floor_work(width: int, height: int) -> Callable[[int], object]:
     def work(i: int) -> object:
         data = sample(max(i, 0))
         canvas = Image.new("L", (width, height), 255)
-        ImageDraw.Draw(canvas).text(
-            (0, 0), data.number, font=ticket._font("latin_bold", size), fill=0
-        )
+        ImageDraw.Draw(canvas).text((0, 0), data.number, font=ticket._font("latin_bold", size), fill=0)
         qr = ticket.qr_image(data.tracking_url, 5)
         canvas.paste(qr.convert("L"), ((width - qr.width) // 2, height - qr.height))
         return canvas.convert("1", dither=Image.Dither.NONE)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from queue_server import queue_state
 from queue_server.actors import Actor
 from queue_server.audit import append_event
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound
 from queue_server.models import Counter, Event, Role, Service, Token, TokenState
 from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.models.types import is_row_id
 from queue_server.operations import requests as cases
 from queue_server.operations.lookup import counter_for_update
 
@@ -61,11 +62,7 @@ WORDS = {
 }
 
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
-
-
-def valid_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+valid_id = is_row_id  # the one rule for ids, in queue_server/models/types.py
 
 
 def valid_console_id(value: Any) -> bool:
@@ -175,8 +172,8 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
     in full."""
     centre = counter.centre
     now = utcnow()
-    day = local_day(centre.tz, now)
-    midnight = datetime.combine(day, time(0), tzinfo=centre.tz)
+    first, day = queue_state.hall_days(centre, centre.business_day(now))
+    day_start, _ = centre.day_span(day)
     profile_ids = {e.service_id: e.weight for e in counter.profile}
     summary = {s["id"]: s for s in queue_state.queue_summary(session, centre)}
     profile = []
@@ -200,7 +197,7 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
         .where(
             Token.target_counter_id == counter.id,
             Token.state == TokenState.WAITING,
-            Token.business_day == day,
+            Token.business_day.between(first, day),
         )
         .order_by(Token.queued_at)
     ).all()
@@ -225,7 +222,7 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
         .where(
             Token.centre_id == centre.id,
             Token.state == TokenState.NO_SHOW,
-            Token.business_day == day,
+            Token.business_day.between(first, day),
         )
         .order_by(Token.finished_at.desc(), Token.id.desc())
         .limit(NO_SHOW_LIST)
@@ -252,7 +249,7 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
         "no_shows": [queue_state.token_staff(t) for t in no_shows],
         "profile": profile,
         "direct": [queue_state.token_staff(t) for t in direct],
-        "served_today": _served_today(session, actor, centre.id, midnight),
+        "served_today": _served_today(session, actor, centre.id, day_start),
         "requests": [cases.request_summary(r, now) for r in requests],
         "services": [
             {

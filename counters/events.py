@@ -15,12 +15,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from counters import console
-from queue_server import operations, queue_state
+from queue_server import operations, queue_state, ticket_printing
 from queue_server import rooms as room
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
 from queue_server.extensions import db, socketio
-from queue_server.models import Counter, Token
+from queue_server.models import Counter, Priority, Token
 from queue_server.operations import requests as cases
 from queue_server.realtime import _actor as socket_actor
 from queue_server.realtime import on_leave, screen
@@ -292,6 +292,8 @@ def on_console_action(data: Any = None) -> dict[str, Any]:
     elsewhere, and whatever the operation itself refuses."""
     try:
         who = console.require_clerk(socket_actor())
+        if isinstance(data, dict) and data.get("action") == "issue":
+            return _issue(who, data)
         if not isinstance(data, dict) or data.get("action") not in ACTIONS:
             raise ValidationFailed(N_("Unknown action."))
         handler = ACTIONS[data["action"]]
@@ -313,6 +315,27 @@ def on_console_action(data: Any = None) -> dict[str, Any]:
         return reply
     finally:
         db.session.remove()
+
+
+def _issue(who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """{"action": "issue", "service", "priority"?}: the clerk issues a token at this
+    counter (no kiosk there). Issued and committed first, then printed on the counter's
+    printer (``queue_server.ticket_printing``), so its own transactions, not ``work``'s."""
+    service = data.get("service")
+    if not isinstance(service, str) or not service or len(service) > 32:
+        raise ValidationFailed(N_("Choose a service."))
+    try:
+        priority = Priority(data.get("priority") or Priority.NORMAL.value)
+    except ValueError:
+        raise ValidationFailed(N_("Unknown priority.")) from None
+    counter_id = run_in_transaction(
+        lambda s: console.require_console(s, data.get("counter"), who, data.get("console")).id
+    )
+    issued = ticket_printing.issue_and_print(counter_id, who, service, priority)
+    state = run_in_transaction(
+        lambda s: console.console_state(s, console.require_console(s, counter_id, who, data.get("console")), who)
+    )
+    return {"ok": True, "issued": issued, "state": state}
 
 
 def _fresh_state(data: Any) -> dict[str, Any] | None:

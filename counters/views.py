@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from counters import console, events
 from queue_server import operations
 from queue_server.actors import Actor
-from queue_server.auth import authenticate_password, current_caller, login_session
+from queue_server.auth import authenticate_password, current_caller, login_session, logout_session
 from queue_server.errors import N_, DomainError, NotAuthenticated, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.models import Centre, Staff
 from queue_server.ratelimit import enforce
+from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
 
 bp = Blueprint(
@@ -39,8 +40,17 @@ def _staff() -> Actor | None:
     return who if who is not None and who.kind == "staff" else None
 
 
-def _login_page(error: str = "", status: int = 200, username: str = "") -> ResponseReturnValue:
-    return render_template("counters/login.html", error=error, username=username), status
+def _login_page(error: str = "", status: int = 200, username: str = "", next_path: str = "") -> ResponseReturnValue:
+    return render_template("counters/login.html", error=error, username=username, next=next_path), status
+
+
+@bp.get("/counter/login")
+def login_form() -> ResponseReturnValue:
+    """The login form, remembering where to go afterwards (a path on this site only)."""
+    target = safe_next(request.args.get("next")) or ""
+    if _staff() is not None:
+        return redirect(target or url_for("counters.index"), code=303)
+    return _login_page(next_path=target)
 
 
 @bp.get("/counter")
@@ -67,6 +77,8 @@ def index() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     username = (request.form.get("username") or "").strip()[:64]
     password = request.form.get("password") or ""
+    target = safe_next(request.form.get("next")) or ""
+    address = request.remote_addr or "?"
     try:
         enforce(f"login:ip:{request.remote_addr}", 30, 60)
         if not username or not password:
@@ -74,7 +86,7 @@ def login() -> ResponseReturnValue:
 
         def work(s: Any) -> Staff | DomainError:
             try:
-                return authenticate_password(s, username, password[:256])
+                return authenticate_password(s, username, password[:256], address)
             except NotAuthenticated as exc:
                 return exc  # commit the failed-login count, then refuse
 
@@ -82,14 +94,14 @@ def login() -> ResponseReturnValue:
         if isinstance(found, DomainError):
             raise found
     except DomainError as exc:
-        return _login_page(translate(exc), exc.status, username)
-    login_session(found)
-    return redirect(url_for("counters.index"), code=303)
+        return _login_page(translate(exc), exc.status, username, target)
+    run_in_transaction(lambda _s: login_session(found))
+    return redirect(target or url_for("counters.index"), code=303)
 
 
 @bp.post("/counter/logout")
 def logout() -> ResponseReturnValue:
-    session.clear()
+    run_in_transaction(lambda _s: logout_session())
     return redirect(url_for("counters.index"), code=303)
 
 
@@ -226,6 +238,10 @@ STRINGS = {
     "reject_title": N_("Reject request"),
     "withdraw_title": N_("Withdraw request"),
     "close_title": N_("Close counter"),
+    "dialog_ok": N_("OK (Enter)"),
+    "dialog_cancel": N_("Cancel (Esc)"),
+    "fee_short_title": N_("Fee below the amount due"),
+    "confirm_fee_short": N_("Rs %(received)s received, Rs %(fee)s due. Press Enter to record it anyway, Esc to correct the fee."),
     "parked_title": N_("Unpark"),
     "no_show_title": N_("Requeue a no-show"),
     "services": N_("Services"),
@@ -245,5 +261,26 @@ STRINGS = {
     "time_left": N_("%(time)s left"),
     "esc_cancel": N_("cancel"),
     "more": N_("%(count)s more: finish the ones above first"),
+    "issue_title": N_("Issue a token at this counter"),
+    "issue_help": N_(
+        "Press a service letter, and 1, 2 or 3 for the priority; Enter issues the token. Esc cancels."
+    ),
+    "issue_confirm": N_("Issue a token for %(service)s (%(priority)s)? Enter to issue, Esc to cancel."),
+    "priority_normal": N_("normal"),
+    "priority_senior": N_("senior citizen"),
+    "priority_disabled": N_("person with disability"),
+    "issued_title": N_("Token %(number)s issued"),
+    "issued_ahead": N_("%(count)s ahead"),
+    "issued_printed": N_("The ticket was printed at this counter."),
+    "issued_not_printed": N_(
+        "The ticket could not be printed (%(status)s): read the number out, and let the citizen "
+        "scan the code or note the tracking link."
+    ),
+    "issued_no_printer": N_(
+        "No printer at this counter: read the number out, and let the citizen scan the code or "
+        "note the tracking link."
+    ),
+    "tracking": N_("Tracking link"),
+    "issued_close": N_("Enter or Esc closes."),
     "close_other": N_("Close the console in the other window, then press Enter here to try again."),
 }

@@ -37,6 +37,9 @@ trimmed and the announcer inserts its own uniform gaps, so clips need no careful
 Every announcement is rendered once and cached as a 22050 Hz mono 16-bit WAV whose name
 contains a hash of what was said and which voice said it, so replacing a clip or
 upgrading espeak-ng produces a new file rather than serving a stale one.
+
+Size: the announcement pipeline (phrases in both languages, speech rendering, the cache, the
+burst policy) shares one phrase format.
 """
 
 from __future__ import annotations
@@ -333,12 +336,16 @@ def _to_frames(samples: array.array[int]) -> bytes:
 def _trim(frames: bytes) -> bytes:
     """Drop leading and trailing near-silence, keeping a few milliseconds of margin."""
     samples = _to_samples(frames)
-    loud = [i for i, s in enumerate(samples) if abs(s) > _SILENCE_THRESHOLD]
-    if not loud:
+    # Scan in from each end only as far as the first loud sample (this runs after every
+    # call, in the server process: a pass over every sample held the GIL for milliseconds).
+    n = len(samples)
+    first = next((i for i in range(n) if abs(samples[i]) > _SILENCE_THRESHOLD), None)
+    if first is None:
         return b""
+    last = next(i for i in range(n - 1, first - 1, -1) if abs(samples[i]) > _SILENCE_THRESHOLD)
     margin = round(_TRIM_MARGIN_S * SAMPLE_RATE)
-    start = max(loud[0] - margin, 0)
-    end = min(loud[-1] + 1 + margin, len(samples))
+    start = max(first - margin, 0)
+    end = min(last + 1 + margin, n)
     return _to_frames(samples[start:end])
 
 

@@ -18,6 +18,7 @@ from queue_server.auth import current_caller
 from queue_server.extensions import csrf
 from queue_server.operations import announce
 from queue_server.operations.lookup import centre_for
+from queue_server.operations.notes import attach_note
 from queue_server.unit_of_work import current_session
 
 api = Blueprint("display_api", __name__, url_prefix="/api/v1")
@@ -60,7 +61,13 @@ def set_notice(code: str, body: NoticeIn) -> Any:
     after = {"notice_en": centre.notice_en, "notice_ur": centre.notice_ur}
     if after != before:
         session.flush()
-        append_event(session, centre.id, "notice_changed", actor, data=after)
+        # The text stays on the centre (where the next notice replaces it) and in a
+        # deletable note; the chained event records only that it changed.
+        event = append_event(
+            session, centre.id, "notice_changed", actor,
+            data={"note": True, "languages": [k[-2:] for k, v in after.items() if v]},
+        )
+        attach_note(session, event, "\n".join(f"{k[-2:]}: {v}" for k, v in after.items() if v))
         announce.centre_refresh(session, centre)
     return {"centre": centre.code, **after}
 

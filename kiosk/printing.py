@@ -9,6 +9,9 @@ Status comes from the ESC/POS real-time queries (``DLE EOT n``) on connections t
 answer (network, USB, serial). They are decoded here rather than with escpos's
 ``is_online()``/``paper_status()`` because those treat "no answer" as "offline" and "plenty of
 paper" respectively, and a kiosk must tell a silent printer from a healthy one.
+
+Size: every printer kind (network, USB, file) and the decoding of its status, behind one
+interface.
 """
 
 from __future__ import annotations

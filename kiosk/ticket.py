@@ -8,6 +8,9 @@ run without it (:func:`require_complex_shaping`).
 
 Nothing here knows about Flask or printers: :func:`render_ticket` takes plain values and returns
 an image; transport lives in :mod:`kiosk.printing`.
+
+Size: the ticket is one renderer (blocks, fonts, shaping, QR, fitting) whose parts share the
+measuring code.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class TicketData:
     tracking_url: str
     priority: str = "normal"
     is_reprint: bool = False
+    not_served_now: bool = False  # no counter serves the service yet: say so, promise no wait
 
     def __post_init__(self) -> None:
         if not self.number.strip():
@@ -392,6 +396,12 @@ def wait_text(eta_minutes: int | None) -> tuple[str, str]:
     return f"Expected wait: {en}", f"متوقع انتظار: {ur}"
 
 
+UNSERVED_TEXT: tuple[str, str] = (
+    "No counter is open for this service yet: you will be called when one opens",
+    "اس سروس کا کوئی کاؤنٹر ابھی کھلا نہیں: کھلنے پر آپ کو بلایا جائے گا",
+)
+
+
 WAIT_INSTRUCTION: tuple[str, str] = (
     "Please wait for your turn and watch for your number on the screen.",
     "اپنی باری کا انتظار کریں، نمبر اسکرین پر دیکھیں",
@@ -470,7 +480,7 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
     add("rule_middle", rule, gap)
     for name, (en, ur) in (
         ("people_ahead", people_ahead_text(data.people_ahead)),
-        ("wait", wait_text(data.eta_minutes)),
+        ("wait", UNSERVED_TEXT if data.not_served_now else wait_text(data.eta_minutes)),
     ):
         add(name, _stack([tb(en, "latin", 24), tb(ur, "urdu", 24)], 0), gap)
 

@@ -10,33 +10,39 @@ Issuing never holds the database while the printer is talked to: the printer is 
 first, the token is committed in one transaction, the ticket printed outside any, and the
 outcome recorded in a second short transaction. A printer fault therefore never loses a
 token: the citizen gets it on screen with its QR code (see ``kiosk.issuing``).
+
+Size: the kiosk's pages and its pairing, issue, print and check-in flows. Debt: pairing and
+check-in should become blueprints of their own (issue 11).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import force_locale, get_locale, gettext
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk import issuing
 from kiosk.printing import PrinterStatus
 from kiosk.ticket import TicketData, ticket_png
-from queue_server import operations, queue_state
+from queue_server import operations, queue_state, ticket_printing
 from queue_server.actors import Actor
 from queue_server.api.registry import parse_body
-from queue_server.api.schemas import IssueTokenIn
+from queue_server.api.schemas import IssueTokenIn, Strict
 from queue_server.api.views import issued_body, tracking_url
 from queue_server.auth import current_caller, is_device, requires
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from queue_server.extensions import csrf, db
 from queue_server.http_errors import respond, translate
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
+from queue_server.operations import appointments, remote
 from queue_server.operations.devices import SEEN_EVERY, note_seen
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
@@ -77,6 +83,10 @@ GROUPS: dict[str, str] = {
 
 # Everything the page says, sent in both languages so one tap switches at once.
 STRINGS: dict[str, str] = {
+    "have_booking": N_("I have a booking"),
+    "booking_prompt": N_("Scan the QR code of your booking, or type its code"),
+    "check_in": N_("Check in"),
+    "clear": N_("Clear"),
     "take_token": N_("Take a token"),
     "choose_service": N_("Choose your service"),
     "waiting_none": N_("No one waiting"),
@@ -122,6 +132,13 @@ STRINGS: dict[str, str] = {
     "no_answer": N_("No answer from the server. Please try again."),
     "try_again": N_("Something went wrong. Please try again."),
     "ok": N_("OK"),
+    "closed_title": N_("Closed"),
+    "closed_opens_today": N_("The centre is closed now. It opens today at {time}."),
+    "closed_opens_on": N_("The centre is closed now. It opens on {day} at {time}."),
+    "closed_no_opening": N_("The centre is closed now."),
+    "unserved_short": N_("No counter open now"),
+    "unserved_note": N_("No counter is serving this service at the moment. Your token will be called when one opens."),
+    "unserved_refused": N_("No counter is serving this service at the moment. Please ask the staff."),
 }
 
 
@@ -215,8 +232,16 @@ def centre_or_404(code: str) -> Centre:
     return centre
 
 
+def unserved_policy(centre: Centre) -> str:
+    """What the kiosk does with a service no counter serves now: ``ahead`` (the default:
+    issue it, saying so on screen and on the ticket) or ``refuse`` (not offered until a
+    counter opens for it); the centre's ``settings["unserved"]``."""
+    return "refuse" if (centre.settings or {}).get("unserved") == "refuse" else "ahead"
+
+
 def require_service(centre_id: int, code: str) -> None:
-    """Refuse an unknown or inactive service before anything else happens."""
+    """Refuse an unknown or inactive service before anything else happens, and one that no
+    counter serves now where the centre does not issue ahead."""
     service = current_session().scalar(
         select(Service).where(Service.centre_id == centre_id, Service.code == code)
     )
@@ -224,6 +249,11 @@ def require_service(centre_id: int, code: str) -> None:
         raise NotFound(N_("This service is not offered at this centre."), code="unknown_service")
     if not service.is_active:
         raise Conflict(N_("This service is not available now."), code="service_inactive")
+    centre = service.centre
+    if unserved_policy(centre) == "refuse" and service.id not in queue_state.served_now(current_session(), centre):
+        raise Conflict(
+            N_("No counter is serving this service at the moment. Please ask the staff."), code="not_served_now"
+        )
 
 
 def release_database() -> None:
@@ -268,12 +298,16 @@ def page(centre: str) -> Any:
         "services": services,
         "urls": {
             "issue": url_for("kiosk.issue", centre=place.code),
+            "check_in": url_for("kiosk.check_in", centre=place.code),
             "status": url_for("kiosk.status", centre=place.code),
             "ticket": url_for("kiosk.ticket_image", centre=place.code, token_id=0).replace(
                 "/0.png", "/{id}.png"
             ),
             "reprint": url_for("kiosk.reprint", centre=place.code, token_id=0).replace("/0/", "/{id}/"),
         },
+        "appointments": appointments.policy_of(place).enabled,
+        "opening": queue_state.opening_state(place),
+        "unserved": unserved_policy(place),
         "idle_seconds": IDLE_SECONDS,
         "unprinted_idle_seconds": UNPRINTED_IDLE_SECONDS,
         "status_poll_seconds": STATUS_POLL_SECONDS,
@@ -301,14 +335,18 @@ def ticket_data(session: Session, token: Token, *, reprint: bool = False) -> Tic
         tracking_url=tracking_url(token.public_code),
         priority=token.priority.value,
         is_reprint=reprint,
+        not_served_now=token.state == TokenState.WAITING
+        and token.service_id not in queue_state.served_now(session, centre),
     )
 
 
-def may_reprint(token: Token, kiosk: Kiosk, today: Any) -> bool:
+def may_reprint(token: Token, kiosk: Kiosk, hall_from: Any) -> bool:
+    """``hall_from``: the first business day whose tokens are still in the hall (a 24/7
+    centre keeps yesterday's across its boundary)."""
     return (
         kiosk.printer.configured
         and token.print_state != PrintState.PRINTED
-        and token.business_day == today
+        and token.business_day >= hall_from
         and token.state in (TokenState.WAITING, TokenState.CALLED)
     )
 
@@ -325,7 +363,7 @@ def token_answer(session: Session, token: Token, kiosk: Kiosk) -> dict[str, Any]
         "eta_minutes": token.eta_minutes,
         "tracking_url": tracking_url(token.public_code),
         "ticket_url": url_for("kiosk.ticket_image", centre=kiosk.centre_code, token_id=token.id),
-        "can_reprint": may_reprint(token, kiosk, local_day(centre.tz)),
+        "can_reprint": may_reprint(token, kiosk, queue_state.hall_days(centre)[0]),
     }
 
 
@@ -382,6 +420,25 @@ def issue(centre: str) -> Any:
     )
     release_database()
 
+    def issue_work(s: Session, device: Device) -> operations.IssuedToken:
+        place = s.get(Centre, kiosk.centre_id)
+        assert place is not None
+        return operations.issue_token(
+            s,
+            place,
+            body.service,
+            kiosk.actor,
+            priority=body.priority,
+            device=device,
+            idempotency_key=body.idempotency_key,
+        )
+
+    return issue_and_print(kiosk, issue_work)
+
+
+def issue_and_print(kiosk: Kiosk, issue_work: Callable[[Session, Device], operations.IssuedToken]) -> Any:
+    """Check the printer, issue (``issue_work``, one transaction), then print outside it and
+    record the outcome: the order that loses no token to a printer fault."""
     checked = issuing.check_printer(kiosk.printer)
     if issuing.is_down(checked) and kiosk.printer.when_down == "refuse":
         assert checked is not None
@@ -394,19 +451,10 @@ def issue(centre: str) -> Any:
         run_in_transaction(note_down)
         raise PrinterUnavailable(checked.value)
 
-    def issue_work(s: Session) -> tuple[dict[str, Any], TicketData, int, bool]:
-        place = s.get(Centre, kiosk.centre_id)
+    def work(s: Session) -> tuple[dict[str, Any], TicketData, int, bool]:
         device = s.get(Device, kiosk.device_id)
-        assert place is not None and device is not None
-        issued = operations.issue_token(
-            s,
-            place,
-            body.service,
-            kiosk.actor,
-            priority=body.priority,
-            device=device,
-            idempotency_key=body.idempotency_key,
-        )
+        assert device is not None
+        issued = issue_work(s, device)
         s.flush()
         answer = issued_body(issued)
         answer["ticket_url"] = url_for(
@@ -415,7 +463,7 @@ def issue(centre: str) -> Any:
         answer["can_reprint"] = may_reprint(issued.token, kiosk, issued.token.business_day)
         return answer, ticket_data(s, issued.token), issued.token.id, issued.is_replay
 
-    answer, data, token_id, is_replay = run_in_transaction(issue_work)
+    answer, data, token_id, is_replay = run_in_transaction(work)
     if is_replay:  # the same tap arrived twice at once; the first one prints
         return {**answer, "print": stored_print_block(answer, kiosk)}, 200
 
@@ -430,6 +478,35 @@ def issue(centre: str) -> Any:
         outcome, state=state, can_reprint=answer["can_reprint"], screen_only=both(SCREEN_ONLY)
     )
     return answer, 201
+
+
+class CheckInIn(Strict):
+    code: str = Field(min_length=1, max_length=40)
+
+
+@bp.post("/kiosk/<centre>/check-in")
+@requires("kiosk")
+def check_in(centre: str) -> Any:
+    """Check a booking or a token taken from the phone in ({code}, typed or read by the
+    scanner) and print its token: a booking's placed by its appointment time, a phone
+    token in the place it has held since it was taken. Refused with the reason in both languages: an unknown
+    code (404), a booking used, cancelled, too early or too late (409)."""
+    body = parse_body(CheckInIn)
+    assert isinstance(body, CheckInIn)
+    kiosk = calling_kiosk(centre)
+    enforce(
+        f"issue:device:{kiosk.device_id}",
+        current_app.config["ISSUE_RATE_LIMIT"],
+        current_app.config["ISSUE_RATE_WINDOW_SECONDS"],
+    )
+    release_database()
+
+    def check_in_work(s: Session, device: Device) -> operations.IssuedToken:
+        place = s.get(Centre, kiosk.centre_id)
+        assert place is not None
+        return remote.arrive(s, place, body.code, kiosk.actor, device=device, client=request.remote_addr or "?")
+
+    return issue_and_print(kiosk, check_in_work)
 
 
 def record_outcome(kiosk: Kiosk, token_id: int, outcome: issuing.PrintOutcome, *, reprint: bool) -> None:
@@ -477,7 +554,7 @@ def reprint(centre: str, token_id: int) -> Any:
         raise Conflict(N_("This kiosk has no ticket printer."), code="no_printer")
     centre_row = session.get(Centre, token.centre_id)
     assert centre_row is not None
-    if token.business_day != local_day(centre_row.tz):
+    if token.business_day < queue_state.hall_days(centre_row)[0]:
         raise Conflict(N_("Only today's tokens can be printed again."), code="not_today")
     if token.state not in (TokenState.WAITING, TokenState.CALLED):
         raise Conflict(N_("This token is no longer waiting."), code="not_waiting")
@@ -562,9 +639,42 @@ def status_view(centre: str) -> Any:
                 record_printer_status(s, device, observed, kiosk.actor)
 
         run_in_transaction(note)
+    centre_row = current_session().get(Centre, kiosk.centre_id)
+    assert centre_row is not None
+    opening = queue_state.opening_state(centre_row)
+    release_database()
     return {
         "ok": True,
         "server_time": now.isoformat(),
         "device": {"id": kiosk.device_id, "name": kiosk.device_name},
         "printer": issuing.printer_state(kiosk.printer, checked),
+        "opening": opening,
     }
+
+
+# --- the printing port for counters ---------------------------------------------------------
+
+
+class CounterTicketPrinting:
+    """Prints tickets for tokens a clerk issued at a counter (``queue_server.ticket_printing``):
+    the kiosk's rendering and printer adapters, with the counter's printer settings."""
+
+    def print_token(self, printer: Any, token_id: int) -> ticket_printing.PrintResult:
+        settings = issuing.KioskPrinter.from_settings(printer)
+        session = current_session()
+        token = session.get(Token, token_id)
+        if token is None:
+            return ticket_printing.PrintResult(False, False, "none", "no such token")
+        data = ticket_data(session, token)
+        release_database()
+        checked = issuing.check_printer(settings)
+        outcome = issuing.print_ticket(settings, data, checked)
+        return ticket_printing.PrintResult(outcome.attempted, outcome.printed, outcome.status, outcome.detail)
+
+    def ticket_url(self, centre_code: str, token_id: int) -> str:
+        return url_for("kiosk.ticket_image", centre=centre_code, token_id=token_id)
+
+
+@bp.record_once
+def _register_printing(state: Any) -> None:
+    ticket_printing.register(state.app, CounterTicketPrinting())

@@ -144,6 +144,20 @@ class Evaluation:
         return bool(self.raised or self.cleared)
 
 
+def live_unless_changed(
+    session: Session, centre: Centre, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The live figures when ``evaluate`` would raise or clear nothing; None when it would.
+    Reads only, so a caller can check under a read transaction and write only when needed."""
+    now = now or utcnow()
+    live = statistics.live_centre(session, centre, now)
+    wanted = {
+        open_key(centre.id, c.kind, c.subject) for c in conditions(live, thresholds_for(session, centre), now)
+    }
+    current = {a.open_key for a in statistics.open_alerts(session, [centre.id])}
+    return live if wanted == current else None
+
+
 def evaluate(session: Session, centre: Centre, now: datetime | None = None) -> Evaluation:
     """Raise and clear the centre's alerts to match its live figures. Flushes, never commits."""
     now = now or utcnow()

@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from queue_server.config import load_config
 from queue_server.database import configure_engine
 from queue_server.extensions import babel, csrf, db, migrate, socketio
+from queue_server.security import configure_security
 
 UI_BLUEPRINTS = (
     "kiosk.views",
@@ -21,6 +22,7 @@ UI_BLUEPRINTS = (
     "counters.manager.views",
     "display.views",
     "display.tracking",
+    "display.booking",
 )
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -43,6 +45,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_blueprints(app)
     configure_errors(app)
     configure_cli(app)
+    configure_security(app)
+    configure_audit(app)
     return app
 
 
@@ -104,7 +108,7 @@ def configure_i18n(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from queue_server import realtime
+    from queue_server import outage, realtime
     from queue_server.api import bp as api_bp
     from queue_server.assets import bp as assets_bp
     from queue_server.metrics import bp as metrics_bp
@@ -117,6 +121,12 @@ def configure_blueprints(app: Flask) -> None:
     csrf.exempt(pairing_bp)
     csrf.exempt(api_bp)
     realtime.init_app(app)
+    outage.init_app(app)
+    if app.config.get("BENCH_FLOOR"):
+        from queue_server.floor import bp as floor_bp
+
+        app.register_blueprint(floor_bp)
+        csrf.exempt(floor_bp)
     # The UI packages stand on the core; the core imports them only here.
     for name in UI_BLUEPRINTS:
         try:
@@ -132,6 +142,12 @@ def configure_errors(app: Flask) -> None:
     from queue_server.http_errors import register
 
     register(app)
+
+
+def configure_audit(app: Flask) -> None:
+    from queue_server import checkpoints
+
+    checkpoints.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

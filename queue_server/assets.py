@@ -30,6 +30,12 @@ FONTS = {
 }
 
 
+@bp.get("/favicon.ico", endpoint="favicon")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: the same icon (SVG)."""
+    return send_from_directory(Path(__file__).parent / "static", "favicon.svg", max_age=7 * 86400)
+
+
 @bp.get("/vendor/<name>")
 def vendor(name: str) -> Response:
     if name not in VENDOR_FILES:

@@ -8,7 +8,6 @@ PostgreSQL (SQLite serialises every writer already).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
+from queue_server.audit_verify import chain_hash
 from queue_server.clock import utcnow
 from queue_server.models import ChainHead, Event
 from queue_server.models.event import GENESIS_HASH
@@ -36,11 +36,12 @@ def record_hash(
     service_id: int | None,
     data: dict[str, Any],
 ) -> str:
-    body = json.dumps(
+    return chain_hash(
+        prev_hash,
         {
             "centre_id": centre_id,
             "seq": seq,
-            "at": at.isoformat(timespec="microseconds"),
+            "at": hashed_time(at),
             "kind": kind,
             "actor": actor,
             "token_id": token_id,
@@ -48,11 +49,11 @@ def record_hash(
             "service_id": service_id,
             "data": data,
         },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
     )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def hashed_time(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
 
 
 def append_event(

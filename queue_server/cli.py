@@ -1,12 +1,17 @@
 """The ``khidmat`` command: ``db upgrade`` (Flask-Migrate), ``seed-demo``, ``serve``, staff,
-devices, ``end-of-day`` and ``audit verify``. Each command is one unit of work."""
+devices, ``end-of-day`` and ``audit verify``. Each command is one unit of work.
+
+Size: the thin wrapper of every `khidmat` command. Debt: a package per command group (issue
+11).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -16,6 +21,8 @@ from sqlalchemy import select
 from queue_server.actors import SYSTEM
 from queue_server.errors import DomainError
 from queue_server.states import DeviceKind, Role
+
+T = TypeVar("T")
 
 
 def _create_app() -> Flask:
@@ -31,13 +38,17 @@ def main() -> None:
     """Khidmat Queue: kiosk and queue-token system."""
 
 
-def _fail(exc: DomainError) -> None:
+def _fail(exc: DomainError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     sys.exit(2)
 
 
 def register(app: Flask) -> None:
-    for command in (seed_demo, serve, create_staff, create_device, end_of_day, audit):
+    for command in (seed_demo, serve, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node):
+        app.cli.add_command(command)
+    from queue_server.simulation.commands import seed_history, simulate
+
+    for command in (seed_history, simulate):
         app.cli.add_command(command)
 
 
@@ -223,6 +234,90 @@ def _closer(code: str) -> Any:
     return work
 
 
+@click.command("centre-days")
+@click.argument("code")
+@click.option("--day-starts-at", help="The business day's boundary, local HH:MM (a 24/7 centre's shift change).")
+@click.option("--hours", "hours", multiple=True, help="DAYS=WHEN: mon-sat=08:00-16:00, sun=closed, all=24h.")
+@click.option("--holiday", "holidays", multiple=True, help="YYYY-MM-DD or YYYY-MM-DD=English name=Urdu name.")
+@click.option("--remove-holiday", "removed", multiple=True, help="YYYY-MM-DD")
+@with_appcontext
+def centre_days(
+    code: str, day_starts_at: str | None, hours: tuple[str, ...], holidays: tuple[str, ...], removed: tuple[str, ...]
+) -> None:
+    """Show or change a centre's day boundary, weekly hours and holidays."""
+    from datetime import date
+
+    from queue_server import centre_days as rules
+    from queue_server.models import Centre
+    from queue_server.operations.calendar import set_calendar
+    from queue_server.unit_of_work import run_in_transaction
+
+    try:
+        boundary = rules.parse_clock(day_starts_at) if day_starts_at else None
+        week = [h for spec in hours for h in rules.parse_hours(spec)]
+        added = []
+        for text in holidays:
+            day, _, names = text.partition("=")
+            name_en, _, name_ur = names.partition("=")
+            added.append((date.fromisoformat(day.strip()), name_en.strip(), name_ur.strip()))
+        gone = [date.fromisoformat(d.strip()) for d in removed]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def work(s: Any) -> dict[str, Any]:
+        centre = s.scalar(select(Centre).where(Centre.code == code))
+        if centre is None:
+            raise click.ClickException(f"no centre {code!r}")
+        if boundary or week or added or gone:
+            set_calendar(s, centre, SYSTEM, day_starts_at=boundary, hours=week, add_holidays=added, remove_holidays=gone)
+        calendar = centre.calendar()
+        return {
+            "centre": code,
+            "timezone": calendar.timezone,
+            "day_starts_at": calendar.day_starts_at.strftime("%H:%M"),
+            "hours": {rules.WEEKDAYS[h.weekday]: rules.describe(h) for h in sorted(calendar.hours, key=lambda h: h.weekday)},
+            "holidays": [{"day": h.day.isoformat(), "name_en": h.name_en, "name_ur": h.name_ur} for h in centre.holidays],
+        }
+
+    try:
+        click.echo(json.dumps(run_in_transaction(work), ensure_ascii=False))
+    except DomainError as exc:
+        _fail(exc)
+
+
+@click.command("counter-printer")
+@click.argument("code")
+@click.argument("number", type=int)
+@click.argument("printer", required=False)
+@with_appcontext
+def counter_printer(code: str, number: int, printer: str | None) -> None:
+    """Set the ticket printer of counter NUMBER (kiosk printer settings as JSON, e.g.
+    {"kind": "network", "host": "10.0.0.7"}); without PRINTER, remove it. The clerk there
+    then issues tokens from the console (key I) and they print at the desk."""
+    from queue_server.models import Centre, Counter
+    from queue_server.unit_of_work import run_in_transaction
+
+    settings = None
+    if printer:
+        try:
+            settings = json.loads(printer)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"PRINTER is not JSON: {exc}") from exc
+        if not isinstance(settings, dict) or "kind" not in settings:
+            raise click.ClickException('PRINTER is a JSON object with a "kind"')
+
+    def work(s: Any) -> None:
+        found = s.scalar(
+            select(Counter).join(Centre).where(Centre.code == code, Counter.number == number)
+        )
+        if found is None:
+            raise click.ClickException(f"no counter {number} in centre {code!r}")
+        found.printer = settings
+
+    run_in_transaction(work)
+    click.echo(json.dumps({"centre": code, "counter": number, "printer": settings}))
+
+
 @click.group("audit")
 def audit() -> None:
     """The hash-chained event log."""
@@ -232,8 +327,10 @@ def audit() -> None:
 @click.option("--centre", "centres", multiple=True)
 @with_appcontext
 def audit_verify(centres: tuple[str, ...]) -> None:
-    """Recompute each centre's chain; name the first broken record. Exit 1 if any is broken."""
-    from queue_server.audit import verify_chain
+    """Recompute each centre's chain and hold it against its signed checkpoints (in the
+    chain, in the instance's checkpoint log, witnessed by the province); name what does not
+    fit. Exit 1 if anything does not."""
+    from queue_server.checkpoints import verify_centre, verify_witnessed
     from queue_server.extensions import db
     from queue_server.models import Centre
     from queue_server.unit_of_work import current_session
@@ -243,18 +340,326 @@ def audit_verify(centres: tuple[str, ...]) -> None:
         query = query.where(Centre.code.in_(centres))
     broken = False
     for centre in db.session.scalars(query).all():
-        report = verify_chain(current_session(), centre.id)
-        if report.ok:
-            click.echo(f"{centre.code}: ok ({report.checked} events)")
-        else:
+        report = verify_centre(current_session(), centre)
+        broken |= not report.ok
+        click.echo(report.summary())
+        if not _verify_synced(centre.id, centre.code):
             broken = True
-            click.echo(
-                f"{centre.code}: BROKEN at event seq {report.broken_seq} "
-                f"(id {report.broken_id}): {report.reason}; {report.checked} events before it are intact"
-            )
+    problems = verify_witnessed(current_session())
+    for problem in problems:
+        click.echo(f"province: {problem}")
+    db.session.rollback()
+    if broken or problems:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--centre", "centres", multiple=True, help="Centre code; default: every centre.")
+@with_appcontext
+def audit_checkpoint(centres: tuple[str, ...]) -> None:
+    """Sign each centre's chain head now (the server does it every hour by itself)."""
+    from queue_server.checkpoints import make_checkpoint
+    from queue_server.models import Centre
+    from queue_server.unit_of_work import run_in_transaction
+
+    def work(s: Any) -> list[str]:
+        query = select(Centre).order_by(Centre.code)
+        if centres:
+            query = query.where(Centre.code.in_(centres))
+        done = []
+        for centre in s.scalars(query):
+            event = make_checkpoint(s, centre, SYSTEM, "manual")
+            done.append(f"{centre.code}: " + (f"signed head at seq {event.seq - 1}" if event else "nothing new to sign"))
+        return done
+
+    for line in run_in_transaction(work):
+        click.echo(line)
+
+
+@audit.command("export")
+@click.option("--centre", "code", required=True)
+@click.option("--date", "day", required=True, help="The centre's local day, YYYY-MM-DD.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def audit_export(code: str, day: str, output: str) -> None:
+    """Write one day of a centre's records, its checkpoints and the public key to FILE,
+    for an inspector: `khidmat audit verify-file FILE` (or `python -m
+    queue_server.audit_verify FILE`, which needs no server) checks it."""
+    from datetime import date
+
+    from queue_server.checkpoints import export_day
+    from queue_server.models import Centre
+    from queue_server.unit_of_work import run_in_transaction
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError as exc:
+        raise click.ClickException(f"--date: {exc}") from exc
+
+    def work(s: Any) -> dict[str, Any]:
+        centre = s.scalar(select(Centre).where(Centre.code == code))
+        if centre is None:
+            raise click.ClickException(f"no centre {code!r}")
+        return export_day(s, centre, when)
+
+    document = run_in_transaction(work)
+    with open(output, "w", encoding="utf-8") as fh:
+        json.dump(document, fh, ensure_ascii=False, indent=1)
+    click.echo(f"{output}: {len(document['events'])} events of {code} on {day}, key {document['key_id']}")
+
+
+@audit.command("verify-file")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", default=None, help="The public key (base64) the inspector trusts.")
+def audit_verify_file(path: str, key: str | None) -> None:
+    """Check a file written by `khidmat audit export`."""
+    from queue_server.audit_verify import main as verify_file
+
+    sys.exit(verify_file([path] + (["--key", key] if key else [])))
+
+
+@click.command("backup")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Default: instance/backups/khidmat-<UTC time>.sqlite3 (or .pgdump).",
+)
+@with_appcontext
+def backup(output: str | None) -> None:
+    """Back the whole database up to one file while the server runs (SQLite online backup,
+    pg_dump for PostgreSQL). Back up the instance folder too: it holds the signing key."""
+    from pathlib import Path
+
+    from queue_server import backup as backups
+
+    url = current_app.config["DATABASE_URL"]
+    target = Path(output) if output else backups.default_name(url, Path(current_app.instance_path) / "backups")
+    try:
+        backups.backup(url, target)
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backed up to {target} ({target.stat().st_size} bytes)")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore(path: str, yes: bool) -> None:
+    """Replace the database's content by a backup's (stop the server first), then verify
+    every centre's chain against its checkpoints. Exit 1 if any does not verify."""
+    from pathlib import Path
+
+    from queue_server import backup as backups
+    from queue_server.checkpoints import verify_centre
+    from queue_server.extensions import db
+    from queue_server.models import Centre
+    from queue_server.unit_of_work import current_session
+
+    url = current_app.config["DATABASE_URL"]
+    if not yes:
+        click.confirm(f"Replace everything in {url.split('@')[-1]} by {path}?", abort=True)
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        backups.restore(url, Path(path))
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored {path}")
+    broken = False
+    for centre in db.session.scalars(select(Centre).order_by(Centre.code)).all():
+        report = verify_centre(current_session(), centre)
+        broken |= not report.ok
+        click.echo(report.summary())
     db.session.rollback()
     if broken:
         sys.exit(1)
+
+
+@click.group("config")
+def config() -> None:
+    """The catalogue and centres as one YAML file (docs/configuration.md)."""
+
+
+@config.command("export")
+@click.option("--centre", "centres", multiple=True, help="Centre code; default: every centre.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option("--no-staff", is_flag=True, help="Leave staff out (usernames are province-wide).")
+@with_appcontext
+def config_export(centres: tuple[str, ...], output: str | None, no_staff: bool) -> None:
+    """Write the configuration as YAML to stdout or FILE."""
+    from queue_server.extensions import db
+    from queue_server.models import Centre
+    from queue_server.setup_file import export_yaml
+    from queue_server.unit_of_work import current_session
+
+    s = current_session()
+    missing = set(centres) - set(s.scalars(select(Centre.code).where(Centre.code.in_(centres))))
+    if missing:
+        raise click.ClickException(f"no centre {', '.join(sorted(missing))}")
+    text = export_yaml(s, list(centres) or None, with_staff=not no_staff)
+    db.session.rollback()
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@config.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
+@with_appcontext
+def config_import(file: Any, dry_run: bool) -> None:
+    """Apply a YAML file all or nothing; every bad row is reported with its line."""
+    from queue_server.setup_file import ImportRefused, import_yaml
+    from queue_server.unit_of_work import run_in_transaction
+
+    text = file.read()
+    try:
+        report = run_in_transaction(lambda s: import_yaml(s, SYSTEM, text, dry_run=dry_run))
+    except ImportRefused as refused:
+        report = refused.report
+        for line, message in report.problems:
+            click.echo(f"{file.name}:{line}: {message}", err=True)
+        if not report.ok:
+            click.echo(f"error: {len(report.problems)} bad rows; nothing was changed", err=True)
+            sys.exit(1)
+        click.echo(
+            f"dry run: would create {len(report.created)} and update {len(report.updated)} centres; nothing changed"
+        )
+        return
+    click.echo(f"created {len(report.created)} and updated {len(report.updated)} centres")
+    for item in report.secrets:
+        click.echo(f"  {item['centre']:12} {item['kind']:8} {item['device']:20} key {item['key']}")
+    if report.secrets:
+        click.echo(
+            "Keep these device keys; they are shown once. Imported staff have no password: set one on /manage."
+        )
+
+
+def _account_op(work: Any) -> Any:
+    """Run an account operation as the system, in one unit of work; refusals exit 2."""
+    from queue_server.unit_of_work import run_in_transaction
+
+    try:
+        return run_in_transaction(work)
+    except DomainError as exc:
+        _fail(exc)
+
+
+def _staff_id(s: Any, username: str) -> int:
+    from queue_server.models import Staff
+
+    found = s.scalar(select(Staff.id).where(Staff.username == username))
+    if found is None:
+        raise click.ClickException(f"no staff member {username!r}")
+    return int(found)
+
+
+@click.group("staff")
+def staff() -> None:
+    """Staff accounts: deactivate, revoke keys, end sessions (queue_server.operations.accounts)."""
+
+
+@staff.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def staff_deactivate(username: str) -> None:
+    """The account stops working at once: sessions ended, API keys revoked."""
+    from queue_server.operations import accounts
+
+    _account_op(lambda s: accounts.deactivate_staff(s, _staff_id(s, username), SYSTEM))
+    click.echo(f"{username}: deactivated; every session ended and every key revoked")
+
+
+@staff.command("revoke-keys")
+@click.argument("username")
+@with_appcontext
+def staff_revoke_keys(username: str) -> None:
+    """Revoke every personal API key of the person."""
+    from queue_server.operations import accounts
+
+    count = _account_op(lambda s: accounts.revoke_staff_keys(s, _staff_id(s, username), SYSTEM))
+    click.echo(f"{username}: {count} key(s) revoked")
+
+
+@staff.command("end-sessions")
+@click.argument("username")
+@with_appcontext
+def staff_end_sessions(username: str) -> None:
+    """Log the person out everywhere (every browser session ends)."""
+    from queue_server.operations import accounts
+
+    count = _account_op(lambda s: accounts.end_staff_sessions(s, _staff_id(s, username), SYSTEM))
+    click.echo(f"{username}: {count} session(s) ended")
+
+
+@click.group("device")
+def device() -> None:
+    """Kiosks and displays: revoke or rotate a device key."""
+
+
+@device.command("revoke")
+@click.argument("device_id", type=int)
+@with_appcontext
+def device_revoke(device_id: int) -> None:
+    """Switch the device off: its key and every browser paired with it stop."""
+    from queue_server.operations import accounts
+
+    _account_op(lambda s: accounts.revoke_device(s, device_id, SYSTEM))
+    click.echo(f"device {device_id}: revoked")
+
+
+@device.command("rotate")
+@click.argument("device_id", type=int)
+@with_appcontext
+def device_rotate(device_id: int) -> None:
+    """Give the device a new key (printed once, as JSON); the old key stops working."""
+    from queue_server.operations import accounts
+
+    key = _account_op(lambda s: accounts.rotate_device_key(s, device_id, SYSTEM))
+    click.echo(json.dumps({"device": device_id, "key": key}))
+
+
+@click.group("notes")
+def notes() -> None:
+    """Free text kept beside events (reasons, notices), deleted after its retention."""
+
+
+@notes.command("purge")
+@with_appcontext
+def notes_purge() -> None:
+    """Delete notes older than KHIDMAT_NOTE_RETENTION_DAYS, and long-ended sessions."""
+    from queue_server.operations.accounts import purge_ended_sessions
+    from queue_server.operations.notes import purge_notes
+
+    count = _account_op(lambda s: purge_notes(s))
+    sessions = _account_op(lambda s: purge_ended_sessions(s))
+    click.echo(f"{count} note(s) and {sessions} ended session(s) deleted")
+
+
+def _verify_synced(centre_id: int, code: str) -> bool:
+    """On the province: recompute the chain a node pushed for this centre, if any."""
+    from queue_server.models import SyncNode
+    from queue_server.sync.province import verify_synced_chain
+    from queue_server.unit_of_work import current_session
+
+    session = current_session()
+    node = session.scalar(select(SyncNode).where(SyncNode.centre_id == centre_id))
+    if node is None:
+        return True
+    checked, broken_seq, reason = verify_synced_chain(session, centre_id)
+    if broken_seq is None and checked == node.last_seq:
+        click.echo(f"{code} synced from node: ok ({checked} events)")
+        return True
+    click.echo(
+        f"{code} synced from node: BROKEN at event seq {broken_seq or checked + 1}: "
+        f"{reason or 'records missing at the end'}; {checked} events before it are intact"
+    )
+    return False
 
 
 def config_summary() -> dict[str, Any]:
@@ -263,3 +668,81 @@ def config_summary() -> dict[str, Any]:
         "redis": bool(current_app.config.get("REDIS_URL")),
         "pid": os.getpid(),
     }
+
+
+@click.group("node")
+def node() -> None:
+    """Centre nodes and their sync to the province."""
+
+
+@node.command("register")
+@click.option("--centre", required=True, help="Centre code (on the province).")
+@with_appcontext
+def node_register(centre: str) -> None:
+    """On the province: register (or re-key) a centre's node; print its key once."""
+    from queue_server.sync.province import register_node
+    from queue_server.unit_of_work import run_in_transaction
+
+    try:
+        key = run_in_transaction(lambda s: register_node(s, centre)[1])
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"centre": centre, "node_key": key}))
+
+
+@node.command("push")
+@with_appcontext
+def node_push() -> None:
+    """On a node: push the events the province has not seen yet. Exit 1 if it fails."""
+    from queue_server.sync.node import push
+
+    result = _synced(push)
+    click.echo(
+        json.dumps(
+            {
+                "sent": result.sent,
+                "stored": result.stored,
+                "last_seq": result.last_seq,
+                "pending": result.pending,
+            }
+        )
+    )
+
+
+@node.command("pull")
+@with_appcontext
+def node_pull() -> None:
+    """On a node: take the centre's configuration from the province (catalogue, the centre,
+    its services, counters, staff, devices) and apply it, all or nothing. Exit 1 if it fails."""
+    from queue_server.sync.node import pull_config
+
+    result = _synced(pull_config)
+    click.echo(json.dumps({"centre": result.centre, "changed": result.changed, "new_devices": result.new_devices}))
+
+
+def _synced(step: Callable[[dict[str, Any]], T]) -> T:
+    """Run a sync step with this node's configuration; exit 1 with the reason if it fails."""
+    from queue_server.sync.node import SyncFailed
+
+    try:
+        return step(current_app.config)
+    except SyncFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except DomainError as exc:
+        _fail(exc)
+
+
+@node.command("status")
+@click.option("--centre", default=None)
+@with_appcontext
+def node_status(centre: str | None) -> None:
+    """On a node: the province's acknowledged head, pending events, last sync and error."""
+    from queue_server.sync.node import status
+    from queue_server.unit_of_work import run_in_transaction
+
+    try:
+        out = run_in_transaction(lambda s: status(s, centre or current_app.config.get("NODE_CENTRE")))
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(json.dumps(out))

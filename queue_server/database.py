@@ -11,17 +11,37 @@ with many threads one of them can lose every race until its busy timeout expires
 8 counters draining a queue, one clerk refused after 15 s). Queueing in the process hands
 the database to waiters in arrival order; the busy timeout still arbitrates between
 processes (the server and a CLI command).
+
+Work that only reads (``reading()``: the dashboard's background refresh deciding whether
+an alert changes) begins a plain deferred transaction instead: in WAL it reads a snapshot
+beside the writer, takes no write lock and queues behind no one, and no request waits for it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _HELD = "khidmat_fair_lock_held"
+_reading: ContextVar[bool] = ContextVar("khidmat_reading", default=False)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Transactions begun inside only read: on SQLite they take no write lock. Writing in
+    one is an error on SQLite (the snapshot may be stale); end it (commit or rollback)
+    before leaving."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
 
 
 class FairLock:
@@ -79,6 +99,9 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if _reading.get():
+            conn.exec_driver_sql("BEGIN")
+            return
         if not conn.info.get(_HELD):
             # If the lock cannot be had in time, go on: SQLite's own busy timeout decides.
             conn.info[_HELD] = lock.acquire(timeout)

@@ -12,13 +12,23 @@ or that were transferred to C itself. The best is the maximum of, in order:
 No-starvation guard: once C has called ``max_priority_streak`` priority tokens in a row,
 priority is ignored for the next call if any normal token is eligible, so the
 longest-waiting normal citizen is taken. A streak limit of 0 disables the guard.
+
+Fairness bound: with ``fairness_k`` set, a normal token that has waited longer than
+``fairness_k`` × its service's target wait competes as if its service's weight were the
+highest weight at C. Weights then still order everyone within the bound, but a light
+service cannot be held back indefinitely while C's heavier services keep having someone
+waiting: an overdue token is passed over only by tokens that waited longer than it did
+(or by priority and direct transfers). ``None`` (the default) keeps the plain rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+
+NO_TARGETS: Mapping[int, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,24 @@ class CounterView:
     weights: Mapping[int, int]  # service id -> weight (1-9)
     priority_streak: int = 0
     max_priority_streak: int = 0
+    # The fairness bound (see the module docstring): k, and service id -> target wait in
+    # seconds. A service without a target is never overdue.
+    fairness_k: float | None = None
+    target_seconds: Mapping[int, float] = field(default_factory=lambda: NO_TARGETS)
+
+    @property
+    def top_weight(self) -> int:
+        return max(self.weights.values(), default=1)
+
+    def effective_weight(self, service_id: int, waited_seconds: float) -> int:
+        """The weight ``waited × weight`` uses: the profile's, or the top one when overdue."""
+        weight = self.weights.get(service_id, 1)
+        if self.fairness_k is None:
+            return weight
+        target = self.target_seconds.get(service_id)
+        if target is not None and target > 0 and waited_seconds > self.fairness_k * target:
+            return max(weight, self.top_weight)
+        return weight
 
 
 def is_eligible(candidate: Candidate, counter: CounterView) -> bool:
@@ -61,7 +89,7 @@ def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -
     def key(c: Candidate) -> tuple[bool, bool, float, float, int]:
         is_direct = c.target_counter_id == counter.counter_id
         waited = max(0.0, (now - c.queued_at).total_seconds())
-        weight = counter.weights.get(c.service_id, 1)
+        weight = counter.effective_weight(c.service_id, waited)
         priority = c.is_priority and not ignore_priority
         return (is_direct, priority, waited * weight, -c.queued_at.timestamp(), -c.token_id)
 

@@ -76,3 +76,25 @@ class IllegalTransition(Conflict):
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
+
+
+class FieldInvalid(ValidationFailed):
+    """An administration change refused for one field's value; ``where`` names the field.
+    (Its code is not "invalid", which the API keeps for bodies that fail their schema.)"""
+
+    code = "bad_value"
+
+    def __init__(self, where: str, message: str, **params: Any) -> None:
+        super().__init__(message, **params)
+        self.where = where
+
+    def extra(self) -> dict[str, Any]:
+        return {"field": self.where}
+
+
+class FieldTaken(FieldInvalid):
+    """A name or code that another row holds already: the request was well formed, the
+    state of the data refuses it (409, like any conflict), and the field is named."""
+
+    status = 409
+    code = "taken"

@@ -1,5 +1,8 @@
 """Wait estimate (DESIGN.md, "Wait estimate"). Pure.
 
+Two estimates live here: ``forecast`` (below), the one shown to citizens and screens, and
+the queue-length figure it replaced (kept for comparison and the dashboard's baseline):
+
 Expected wait for a new token of service S = tokens ahead of it / the current service rate
 of S. The rate is summed over the open counters that serve S: each contributes
 1 / (its recent mean service time), shared by the weight S has in its work profile among
@@ -8,9 +11,14 @@ the services that counter serves.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from queue_server import dispatch
 
 
 @dataclass(frozen=True)
@@ -51,3 +59,181 @@ def recent_mean(durations_seconds: Sequence[float], default_seconds: float, wind
         return default_seconds
     prior_weight = max(0, 3 - len(recent))
     return (sum(recent) + prior_weight * default_seconds) / (len(recent) + prior_weight)
+
+
+# The forecast: the real dispatch rule run forward ------------------------------------
+#
+# The estimate shown to citizens (kiosk, ticket, tracking page, screens). The queue-length
+# figure above shares a counter's capacity by configured weight whatever the real demand,
+# and promises 0 to a token with nobody ahead while every counter is busy. The forecast
+# instead replays what the counters will do: each open counter becomes free when its
+# current token's expected remaining time is over (or now), and then calls by the real
+# dispatch rule (``dispatch.rank``) among the tokens waiting, plus the arrivals expected at
+# the recent rate of each service (they compete by weight with the tokens already there).
+# Every token takes its service's recent mean time. A "ghost" token per asked-for service
+# stands for a citizen arriving now; a ghost takes no counter time, so ghosts never delay
+# each other or the real queue.
+
+MIN_RESIDUAL_SHARE = 0.25  # a token over its mean still needs this share of the mean
+HORIZON_SECONDS = 12 * 3600.0
+ARRIVALS_SECONDS = 2 * 3600.0  # how far ahead the recent arrival rates are assumed to hold
+
+
+@dataclass(frozen=True)
+class ForecastCounter:
+    counter_id: int
+    weights: Mapping[int, int]  # service id -> weight, the counter's work profile
+    busy_seconds: float = 0.0  # how long its current token has been at it; 0 when free
+    busy_service_id: int | None = None  # the service of that token
+    priority_streak: int = 0
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: a forecast is cached per snapshot
+class QueueSnapshot:
+    """What the forecast needs of a centre at one instant."""
+
+    now: datetime
+    counters: tuple[ForecastCounter, ...]
+    waiting: tuple[dispatch.Candidate, ...]
+    service_seconds: Mapping[int, float]  # mean time a token occupies a counter, per service
+    arrivals_per_minute: Mapping[int, float] = field(default_factory=dict)
+    max_priority_streak: int = 0
+    fairness_k: float | None = None
+    target_seconds: Mapping[int, float] = field(default_factory=dict)
+
+    def mean_seconds(self, service_id: int) -> float:
+        return self.service_seconds.get(service_id, DEFAULT_SERVICE_SECONDS)
+
+    def serves(self, service_id: int) -> bool:
+        return any(service_id in c.weights for c in self.counters)
+
+
+DEFAULT_SERVICE_SECONDS = 360.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    waits: Mapping[int, float]  # waiting token id -> seconds until it is called
+    new: Mapping[tuple[int, bool], float]  # (service id, is priority) -> seconds for a token issued now
+
+    def new_minutes(self, service_id: int, is_priority: bool = False) -> int | None:
+        return as_minutes(self.new.get((service_id, is_priority)))
+
+    def token_minutes(self, token_id: int) -> int | None:
+        return as_minutes(self.waits.get(token_id))
+
+
+def as_minutes(seconds: float | None) -> int | None:
+    """Whole minutes, to the nearest (the scoring in bench/bench_estimator.py uses this)."""
+    return None if seconds is None else int(seconds / 60.0 + 0.5)
+
+
+def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> Forecast:
+    """Seconds until each waiting token, and a token of each ``new`` (service, priority)
+    issued now, is called. A token no counter serves gets no figure."""
+    now = snapshot.now
+    ghosts: dict[int, tuple[int, bool]] = {}
+    groups: dict[tuple[int, bool, int | None], deque[dispatch.Candidate]] = defaultdict(deque)
+    ordered = sorted(snapshot.waiting, key=lambda c: (c.queued_at, c.token_id))
+    for cand in ordered:
+        groups[(cand.service_id, cand.is_priority, cand.target_counter_id)].append(cand)
+    next_ghost = -1
+    for service_id, is_priority in dict.fromkeys(new):
+        if not snapshot.serves(service_id):
+            continue
+        ghost = dispatch.Candidate(next_ghost, service_id, now, is_priority)
+        ghosts[next_ghost] = (service_id, is_priority)
+        groups[(service_id, is_priority, None)].append(ghost)
+        next_ghost -= 1
+    counter_ids = {c.counter_id for c in snapshot.counters}
+    pending = {
+        c.token_id
+        for c in ordered
+        if (c.target_counter_id in counter_ids)
+        or (c.target_counter_id is None and snapshot.serves(c.service_id))
+    }
+    pending.update(ghosts)
+    waits: dict[int, float] = {}
+    new_waits: dict[tuple[int, bool], float] = {}
+
+    # Expected arrivals, evenly spread at each service's recent rate.
+    gaps = {s: 60.0 / r for s, r in snapshot.arrivals_per_minute.items() if r > 0 and snapshot.serves(s)}
+    next_arrival = {s: gap / 2 for s, gap in gaps.items() if gap / 2 <= ARRIVALS_SECONDS}
+    arrival_id = -1_000_000
+
+    heap: list[tuple[float, int, int]] = []
+    views: dict[int, dispatch.CounterView] = {}
+    for i, c in enumerate(snapshot.counters):
+        views[i] = dispatch.CounterView(
+            c.counter_id,
+            c.weights,
+            c.priority_streak,
+            snapshot.max_priority_streak,
+            snapshot.fairness_k,
+            snapshot.target_seconds,
+        )
+        free_in = 0.0
+        if c.busy_service_id is not None:
+            mean = snapshot.mean_seconds(c.busy_service_id)
+            free_in = max(mean - c.busy_seconds, MIN_RESIDUAL_SHARE * mean)
+        heapq.heappush(heap, (free_in, i, i))
+    tie = len(snapshot.counters)
+
+    while pending and heap:
+        t, _, i = heapq.heappop(heap)
+        if t > HORIZON_SECONDS:
+            break
+        for s, at in next_arrival.items():  # the expected arrivals up to t join their queue
+            while at <= min(t, ARRIVALS_SECONDS):
+                groups[(s, False, None)].append(
+                    dispatch.Candidate(arrival_id, s, now + timedelta(seconds=at))
+                )
+                arrival_id -= 1
+                at += gaps[s]
+            next_arrival[s] = at
+        next_arrival = {s: at for s, at in next_arrival.items() if at <= ARRIVALS_SECONDS}
+        view = views[i]
+        heads = [q[0] for q in groups.values() if q]
+        at_time = now + timedelta(seconds=t)
+        chosen = dispatch.choose(heads, view, at_time)
+        if chosen is None:
+            # Idle until the next expected arrival this counter may serve, if any.
+            later = [at for s, at in next_arrival.items() if s in view.weights]
+            if later:
+                tie += 1
+                heapq.heappush(heap, (min(later), tie, i))
+            continue
+        groups[(chosen.service_id, chosen.is_priority, chosen.target_counter_id)].popleft()
+        views[i] = replace(view, priority_streak=dispatch.next_streak(view, chosen))
+        busy = 0.0
+        if chosen.token_id in ghosts:
+            new_waits[ghosts[chosen.token_id]] = t
+        else:
+            busy = snapshot.mean_seconds(chosen.service_id)
+            if chosen.token_id >= 0:  # not an expected arrival
+                waits[chosen.token_id] = t
+        pending.discard(chosen.token_id)
+        tie += 1
+        heapq.heappush(heap, (t + busy, tie, i))
+    return Forecast(waits, new_waits)
+
+
+def queue_length_seconds(snapshot: QueueSnapshot, service_id: int, ahead: int) -> float | None:
+    """The QL predictor of Ibrahim & Whitt (2009): (n + 1) / (s μ), with n tokens of the
+    service ahead, s counters serving it and 1/μ its mean counter time."""
+    servers = sum(1 for c in snapshot.counters if service_id in c.weights)
+    if not servers:
+        return None
+    return (ahead + 1) * snapshot.mean_seconds(service_id) / servers
+
+
+def service_means(
+    samples: Mapping[int, Sequence[float]], defaults: Mapping[int, float], window: int = 20
+) -> dict[int, float]:
+    """Per service: the mean of its last ``window`` counter times, with its default
+    weighing in as three samples so a few odd cases cannot swing the figure."""
+    out = {}
+    for service_id, default in defaults.items():
+        recent = list(samples.get(service_id, ()))[-window:]
+        out[service_id] = (sum(recent) + 3 * default) / (len(recent) + 3)
+    return out

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from queue_server.errors import N_, DomainError
@@ -64,6 +65,17 @@ def register(app: Flask) -> None:
             if resp is not None:
                 resp.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):  # type: ignore[no-untyped-def]
+        # A read outside a unit of work (who is asking, a page) met a database that is gone.
+        from queue_server.unit_of_work import database_trouble
+
+        trouble = database_trouble(error)
+        if trouble is None:
+            return unexpected(error)
+        log.warning("database trouble on %s %s: %s", request.method, request.path, error.orig)
+        return respond(trouble.status, trouble.code, translate(trouble))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from queue_server.extensions import db, socketio
 from queue_server.publish import after_commit
 from queue_server.redis_link import redis_client
+from queue_server.security import may_read_operations
 
 bp = Blueprint("metrics", __name__)
 
@@ -122,7 +123,8 @@ def healthz() -> tuple[Response, int]:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ok" if ok else "degraded", **checks}), 200 if ok else 503
+    detail = checks if may_read_operations() else {}  # what failed is for operators only
+    return jsonify({"status": "ok" if ok else "degraded", **detail}), 200 if ok else 503
 
 
 def screen_counts() -> dict[str, int]:
@@ -151,6 +153,8 @@ def screen_counts() -> dict[str, int]:
 def metrics() -> Response:
     from queue_server.models import Centre, Token, TokenState
 
+    if not may_read_operations():
+        return Response("forbidden\n", status=403, mimetype="text/plain")
     try:
         rows = db.session.execute(
             select(Centre.code, func.count(Token.id))

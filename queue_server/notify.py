@@ -4,8 +4,11 @@ An operation that has something to tell a citizen ("almost your turn") calls ``e
 inside its transaction: a ``Notification`` row is written with the change that caused it,
 so a rolled-back change never notifies and a committed one is never forgotten. After the
 commit, ``deliver_pending`` hands the pending rows to the configured ``Notifier``
-(``KHIDMAT_NOTIFIER``, default ``log``); an SMS gateway plugs in later as another adapter.
-Each row is claimed with a conditional UPDATE first, so two deliverers never send it twice.
+(``KHIDMAT_NOTIFIER``: ``log`` by default, or ``sms`` through an SMPP gateway, see
+``queue_server.sms``). Each row is claimed with a conditional UPDATE first, so two
+deliverers never send it twice. A failed send waits (exponential back-off) and is tried
+again up to MAX_ATTEMPTS times; SMS parts the gateway acknowledged are recorded and never
+sent again; delivery receipts mark a message delivered or undelivered.
 
 Delivery starts by itself after each commit that queued something (a background task),
 except in testing, where the tests call ``deliver_pending`` themselves and read what the
@@ -14,19 +17,30 @@ except in testing, where the tests call ``deliver_pending`` themselves and read 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from queue_server.clock import utcnow
-from queue_server.models import Notification, NotificationStatus
+from queue_server.models import (
+    Appointment,
+    Notification,
+    NotificationStatus,
+    ServiceRequest,
+    SmsPart,
+    SmsRecipient,
+    Token,
+)
 from queue_server.publish import after_commit
 
 log = logging.getLogger(__name__)
@@ -46,6 +60,17 @@ class OutgoingNotification:
     kind: str
     channel: str
     payload: dict[str, Any]
+    # For adapters that reach a person (``needs_recipient``): where, in which language,
+    # and the parts a gateway already acknowledged on an earlier attempt.
+    recipient: str = ""
+    language: str = ""
+    acked: frozenset[int] = frozenset()
+    # Filled by the adapter as parts are acknowledged: (part, of_parts, message id).
+    acks: list[tuple[int, int, str]] = field(default_factory=list, compare=False)
+
+
+class NoRecipient(Exception):
+    """Nobody gave a number for this token: nothing to send, nothing to retry."""
 
 
 class Notifier(Protocol):
@@ -76,7 +101,13 @@ class LogNotifier:
         )
 
 
-NOTIFIERS: dict[str, Callable[[], Notifier]] = {"log": LogNotifier}
+def _sms_notifier(app: Flask) -> Notifier:
+    from queue_server.sms.notifier import SmsNotifier
+
+    return SmsNotifier.from_config(app.config)
+
+
+NOTIFIERS: dict[str, Callable[[Flask], Notifier]] = {"log": lambda app: LogNotifier(), "sms": _sms_notifier}
 _EXTENSION_KEY = "khidmat_notifier"
 
 
@@ -88,7 +119,7 @@ def notifier_for(app: Flask) -> Notifier:
         factory = NOTIFIERS.get(name)
         if factory is None:
             raise RuntimeError(f"unknown KHIDMAT_NOTIFIER {name!r}; known: {', '.join(sorted(NOTIFIERS))}")
-        notifier = app.extensions[_EXTENSION_KEY] = factory()
+        notifier = app.extensions[_EXTENSION_KEY] = factory(app)
     return notifier  # type: ignore[no-any-return]
 
 
@@ -99,6 +130,7 @@ def enqueue(
     token_id: int | None,
     kind: str,
     payload: dict[str, Any],
+    appointment_id: int | None = None,
 ) -> int | None:
     """Queue one notification in the caller's transaction; delivery starts after commit.
     One of each kind per token: a second is quietly not queued (even when two transactions
@@ -112,6 +144,7 @@ def enqueue(
         .values(
             centre_id=centre_id,
             token_id=token_id,
+            appointment_id=appointment_id,
             kind=kind,
             channel=notifier_for(app).channel,
             payload=payload,
@@ -141,37 +174,84 @@ def _forget_kick(session: Session) -> None:
 
 
 def start_delivery(app: Flask) -> None:
-    """Deliver what is pending in a background task (not in testing: tests deliver)."""
+    """Deliver what is pending in a background loop (not in testing: tests deliver). One
+    loop per app: a kick while it runs wakes it; it keeps going while anything waits for a
+    retry (or, with SMS, for a receipt) and ends when nothing does."""
     if app.testing:
         return
     from queue_server.extensions import socketio
 
-    socketio.start_background_task(_deliver_in_background, app)
+    with _loop_lock:
+        wake = app.extensions.get(_LOOP_KEY)
+        if wake is not None:
+            wake.set()
+            return
+        wake = app.extensions[_LOOP_KEY] = threading.Event()
+    socketio.start_background_task(_delivery_loop, app, wake)
 
 
-def _deliver_in_background(app: Flask) -> None:
+_LOOP_KEY = "khidmat_notify_loop"
+_loop_lock = threading.Lock()
+
+
+def _delivery_loop(app: Flask, wake: threading.Event) -> None:
     from queue_server.extensions import db
     from queue_server.unit_of_work import run_in_transaction
 
-    with app.app_context():
-        try:
-            run_in_transaction(lambda s: deliver_pending(s, notifier_for(app)))
-        except Exception:  # the rows stay pending; the next commit retries them
-            log.exception("notification delivery failed")
-        finally:
-            db.session.remove()
+    notifier = notifier_for(app)
+    pause = float(app.config.get("NOTIFY_RETRY_SECONDS", 30))
+    while True:
+        wake.clear()
+        with app.app_context():
+            try:
+                run_in_transaction(lambda s: deliver_pending(s, notifier))
+                waiting = run_in_transaction(lambda s: _still_waiting(s, notifier))
+            except Exception:  # the rows stay pending; the next kick or pass retries them
+                log.exception("notification delivery failed")
+                waiting = True
+            finally:
+                db.session.remove()
+        if not waiting:
+            with _loop_lock:
+                if not wake.is_set():
+                    app.extensions.pop(_LOOP_KEY, None)
+                    return
+            continue
+        wake.wait(timeout=pause)
+
+
+def _still_waiting(session: Session, notifier: Notifier) -> bool:
+    statuses = [NotificationStatus.PENDING]
+    if getattr(notifier, "receipts", None) is not None:
+        statuses.append(NotificationStatus.SENT)  # a receipt may still come
+    recent = utcnow() - timedelta(hours=1)
+    return (
+        session.scalar(
+            select(Notification.id)
+            .where(Notification.channel == notifier.channel, Notification.status.in_(statuses))
+            .where(Notification.created_at >= recent)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def deliver_pending(session: Session, notifier: Notifier, limit: int = BATCH) -> int:
-    """Send pending notifications of the notifier's channel, oldest first; return how many
-    left. A failed send is retried on a later run, up to MAX_ATTEMPTS, then marked failed.
-    The caller commits."""
+    """Send pending notifications of the notifier's channel whose back-off has passed,
+    oldest first; return how many left. A failed send waits ``retry_delay`` and is tried
+    again, up to MAX_ATTEMPTS, then marked failed. The caller commits."""
+    now = utcnow()
     ids = session.scalars(
         select(Notification.id)
-        .where(Notification.status == NotificationStatus.PENDING, Notification.channel == notifier.channel)
+        .where(
+            Notification.status == NotificationStatus.PENDING,
+            Notification.channel == notifier.channel,
+            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        )
         .order_by(Notification.id)
         .limit(limit)
     ).all()
+    needs_recipient = bool(getattr(notifier, "needs_recipient", False))
     delivered = 0
     for notification_id in ids:
         claimed = session.execute(
@@ -188,15 +268,130 @@ def deliver_pending(session: Session, notifier: Notifier, limit: int = BATCH) ->
         outgoing = OutgoingNotification(
             row.id, row.centre_id, row.token_id, row.kind, row.channel, dict(row.payload or {})
         )
+        if needs_recipient:
+            outgoing = _addressed(session, row, outgoing)
+            if not outgoing.recipient:
+                row.status = NotificationStatus.SKIPPED
+                continue
+            row.recipient_key = recipient_key(outgoing.recipient)
+            if _over_number_limit(session, row, now):
+                row.status = NotificationStatus.THROTTLED
+                continue
         try:
             notifier.send(outgoing)
+        except NoRecipient:
+            row.status = NotificationStatus.SKIPPED
+            continue
         except Exception as exc:  # an adapter's failure must not lose the notification
             log.warning("notification %s not sent: %s", row.id, exc)
             row.last_error = str(exc)[:200]
             row.status = NotificationStatus.FAILED if claimed >= MAX_ATTEMPTS else NotificationStatus.PENDING
+            row.next_attempt_at = now + retry_delay(claimed)
             continue
+        finally:
+            _record_acks(session, row, outgoing)
         row.status = NotificationStatus.SENT
         row.sent_at = utcnow()
         delivered += 1
     session.flush()
+    receipts = getattr(notifier, "receipts", None)
+    if receipts is not None:
+        record_receipts(session, receipts())
     return delivered
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off after the ``attempts``-th failed attempt: 30 s, 1, 2, 4 … minutes, at most 15."""
+    base = float(current_app.config.get("NOTIFY_RETRY_SECONDS", 30))
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 900))
+
+
+def recipient_key(phone: str) -> str:
+    """A keyed hash of a number: counts messages per number without keeping the number."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, phone.encode(), hashlib.sha256).hexdigest()
+
+
+def _addressed(session: Session, row: Notification, outgoing: OutgoingNotification) -> OutgoingNotification:
+    """The outgoing message with its number and language: the number the citizen gave for
+    the token, or for a ready document the request's own number."""
+    phone, language = "", "ur"
+    if row.appointment_id is not None:
+        booking = session.get(Appointment, row.appointment_id)
+        if booking is not None:
+            phone, language = booking.phone, booking.language
+    elif row.token_id is not None:
+        given = session.get(SmsRecipient, row.token_id)
+        if given is not None:
+            phone, language = given.phone, given.language
+        elif row.kind == "request_ready":
+            phone = session.scalar(select(ServiceRequest.phone).where(ServiceRequest.token_id == row.token_id)) or ""
+    acked = frozenset(session.scalars(select(SmsPart.part).where(SmsPart.notification_id == row.id)))
+    return OutgoingNotification(
+        outgoing.id, outgoing.centre_id, outgoing.token_id, outgoing.kind, outgoing.channel,
+        outgoing.payload, recipient=phone, language=language, acked=acked,
+    )
+
+
+def _over_number_limit(session: Session, row: Notification, now: datetime) -> bool:
+    limit = int(current_app.config.get("SMS_PER_NUMBER_PER_HOUR", 6))
+    sent = session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.recipient_key == row.recipient_key,
+            Notification.id != row.id,
+            Notification.status.in_(
+                (NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.UNDELIVERED)
+            ),
+            Notification.sent_at >= now - timedelta(hours=1),
+        )
+    )
+    return int(sent or 0) >= limit
+
+
+def _record_acks(session: Session, row: Notification, outgoing: OutgoingNotification) -> None:
+    for part, of_parts, message_id in outgoing.acks:
+        session.add(SmsPart(notification_id=row.id, part=part, of_parts=of_parts, message_id=message_id))
+    outgoing.acks.clear()
+
+
+def record_receipts(session: Session, receipts: list[Any]) -> int:
+    """Note each receipt on its part; a message whose parts all arrived is delivered, one
+    with a part that failed is undelivered. Returns how many receipts matched a part."""
+    matched = 0
+    touched: set[int] = set()
+    for receipt in receipts:
+        part = session.scalar(select(SmsPart).where(SmsPart.message_id == receipt.message_id))
+        if part is None:
+            continue
+        part.receipt, part.receipt_at = receipt.status[:16], utcnow()
+        touched.add(part.notification_id)
+        matched += 1
+    session.flush()
+    for notification_id in touched:
+        parts = session.scalars(select(SmsPart).where(SmsPart.notification_id == notification_id)).all()
+        row = session.get(Notification, notification_id)
+        if row is None or row.status != NotificationStatus.SENT:
+            continue
+        if any(p.receipt and p.receipt != "DELIVRD" for p in parts):
+            row.status = NotificationStatus.UNDELIVERED
+        elif parts and len(parts) == parts[0].of_parts and all(p.receipt == "DELIVRD" for p in parts):
+            row.status = NotificationStatus.DELIVERED
+    session.flush()
+    return matched
+
+
+def purge_recipients(session: Session, centre_id: int) -> int:
+    """Delete the numbers given for the centre's tokens that have left the hall (end of
+    day): a number is kept only while its token can still be called."""
+    from queue_server.states import TokenState
+
+    gone = (
+        select(Token.id)
+        .where(
+            Token.centre_id == centre_id,
+            Token.state.not_in((TokenState.WAITING, TokenState.CALLED, TokenState.SERVING, TokenState.PARKED)),
+        )
+        .scalar_subquery()
+    )
+    result = session.execute(delete(SmsRecipient).where(SmsRecipient.token_id.in_(gone)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint, render_template, request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from queue_server.api.registry import PUBLIC, endpoint
+from queue_server.api.schemas import say_stripped
 from queue_server.auth import key_hash, pair_device_session, resolve_caller
 from queue_server.errors import N_, NotAuthenticated, ValidationFailed
 from queue_server.models import Centre, Device, DeviceKind
@@ -38,7 +39,9 @@ def pairing_page(kind: DeviceKind, centre_code: str) -> tuple[str, int]:
 
 
 class PairIn(BaseModel):
-    key: str = Field(default="", max_length=200)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=say_stripped)  # a key of spaces is no key
+
+    key: str = Field(min_length=1, max_length=200)
     kind: Literal["kiosk", "display"] | None = None
     centre: str | None = Field(default=None, max_length=64)
 
@@ -60,7 +63,6 @@ class PairedOut(BaseModel):
     responses={200: PairedOut},
     errors=(401, 429),
     tag="devices",
-    write=False,
 )
 def pair(body: PairIn) -> Any:
     """{"key": <device key>, "kind": "kiosk"|"display", "centre": <code>} -> cookie set."""

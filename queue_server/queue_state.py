@@ -2,35 +2,42 @@
 
 Everything here reads; nothing changes state. The serializers decide what each audience
 may see: public screens get token numbers, never public codes or anything personal.
+
+Size: the read models every screen's snapshot is built from (counters, waiting lists, calls,
+estimates) share the day's queries.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from queue_server import estimate
-from queue_server.clock import local_day, utcnow
+from queue_server import centre_days, dispatch, estimate
+from queue_server.clock import utcnow
 from queue_server.models import (
     Centre,
     Counter,
     CounterState,
     Priority,
+    RequestState,
     Service,
+    ServiceRequest,
     Token,
     TokenState,
     WorkProfileEntry,
 )
 from queue_server.models.token import AT_COUNTER_STATES
 
-RECENT_SERVICES = 10  # service times per counter that the wait estimate averages
+RECENT_SERVICES = 20  # counter times per service that the wait estimate averages
+ARRIVAL_WINDOW = timedelta(hours=1)  # the arrivals the forecast expects to continue
 
-Capacities = dict[int, list[estimate.CounterCapacity]]  # per service, see counter_capacities
+Capacities = estimate.QueueSnapshot  # see counter_capacities
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,15 @@ class ServiceQueue:
     oldest_queued_at: datetime | None
 
 
+def hall_days(centre: Centre, day: date | None = None) -> tuple[date, date]:
+    """The business days whose open tokens are in the hall on ``day`` (today by default):
+    (first, last). A centre open across its boundary (24/7) still has yesterday's."""
+    day = day or centre.business_day()
+    return centre_days.hall_since(centre.calendar(), day), day
+
+
 def waiting_by_service(session: Session, centre: Centre, day: date | None = None) -> dict[int, ServiceQueue]:
-    day = day or local_day(centre.tz)
+    first, last = hall_days(centre, day)
     is_priority = case((Token.priority != Priority.NORMAL, 1), else_=0)
     rows = session.execute(
         select(
@@ -54,7 +68,7 @@ def waiting_by_service(session: Session, centre: Centre, day: date | None = None
         .where(
             Token.centre_id == centre.id,
             Token.state == TokenState.WAITING,
-            Token.business_day == day,
+            Token.business_day.between(first, last),
         )
         .group_by(Token.service_id)
     ).all()
@@ -69,71 +83,131 @@ def waiting_by_service(session: Session, centre: Centre, day: date | None = None
 
 
 def counter_capacities(session: Session, centre: Centre, day: date | None = None) -> Capacities:
-    """Per service: the capacity each counter serving it contributes. Open counters count;
-    when none is open yet (early morning), every counter configured for it does."""
-    day = day or local_day(centre.tz)
+    """What the wait forecast needs of the centre now (``estimate.QueueSnapshot``): the open
+    counters (every configured one when none is open yet, early in the morning) with their
+    profiles and how long their current token has been at them, the waiting tokens (every
+    one still in the hall, across the day boundary), each service's recent mean counter
+    time and its arrivals over the last hour."""
+    now = utcnow()
+    first, last = hall_days(centre, day)
     # One row per counter and service of its work profile (a counter without a profile
-    # still has one row: it may be the open one), with the service's default time.
+    # still has one row: it may be the open one).
     profiles = session.execute(
         select(
             Counter.id,
             Counter.state,
+            Counter.priority_streak,
             WorkProfileEntry.service_id,
             WorkProfileEntry.weight,
-            Service.default_service_minutes,
         )
         .outerjoin(WorkProfileEntry, WorkProfileEntry.counter_id == Counter.id)
-        .outerjoin(Service, (Service.id == WorkProfileEntry.service_id) & (Service.centre_id == centre.id))
         .where(Counter.centre_id == centre.id)
     ).all()
-    durations: dict[int, list[float]] = defaultdict(list)
-    # Only the last RECENT_SERVICES per counter matter: a window keeps this query the same
+    services = session.execute(
+        select(Service.id, Service.default_service_minutes, Service.target_wait_minutes).where(
+            Service.centre_id == centre.id
+        )
+    ).all()
+    defaults = {sid: 60.0 * (minutes or 6) for sid, minutes, _ in services}
+    targets = {sid: 60.0 * target for sid, _, target in services if target}
+
+    # Only the last RECENT_SERVICES per service matter: a window keeps this query the same
     # size all day instead of growing with every token served.
     recent = (
         select(
-            Token.counter_id,
-            Token.started_at,
+            Token.service_id,
+            Token.called_at,
             Token.finished_at,
             func.row_number()
-            .over(partition_by=Token.counter_id, order_by=Token.finished_at.desc())
+            .over(partition_by=Token.service_id, order_by=Token.finished_at.desc())
             .label("age"),
         )
         .where(
             Token.centre_id == centre.id,
-            Token.business_day == day,
+            Token.business_day.between(first, last),
             Token.state == TokenState.DONE,
-            Token.started_at.is_not(None),
+            Token.called_at.is_not(None),
         )
         .subquery()
     )
-    done = session.execute(
-        select(recent.c.counter_id, recent.c.started_at, recent.c.finished_at)
+    samples: dict[int, list[float]] = defaultdict(list)
+    for service_id, called, finished in session.execute(
+        select(recent.c.service_id, recent.c.called_at, recent.c.finished_at)
         .where(recent.c.age <= RECENT_SERVICES)
         .order_by(recent.c.finished_at)
+    ):
+        if called and finished:
+            samples[service_id].append(max(0.0, (finished - called).total_seconds()))
+
+    waiting = session.execute(
+        select(Token.id, Token.service_id, Token.queued_at, Token.priority, Token.target_counter_id).where(
+            Token.centre_id == centre.id,
+            Token.state == TokenState.WAITING,
+            Token.business_day.between(first, last),
+        )
     ).all()
-    for counter_id, started, finished in done:
-        if counter_id is not None and started and finished:
-            durations[counter_id].append((finished - started).total_seconds())
+    busy = {
+        counter_id: (service_id, called)
+        for counter_id, service_id, called in session.execute(
+            select(Token.counter_id, Token.service_id, Token.called_at).where(
+                Token.centre_id == centre.id,
+                Token.state.in_(AT_COUNTER_STATES),
+                Token.counter_id.is_not(None),
+            )
+        )
+    }
+    arrivals = dict(
+        session.execute(
+            select(Token.origin_service_id, func.count())
+            .where(
+                Token.centre_id == centre.id,
+                Token.business_day.between(first, last),
+                Token.issued_at >= now - ARRIVAL_WINDOW,
+            )
+            .group_by(Token.origin_service_id)
+        ).all()
+    )
 
-    states: dict[int, CounterState] = {}
-    by_counter: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    for counter_id, state, service_id, weight, default_minutes in profiles:
-        states[counter_id] = state
+    states: dict[int, tuple[CounterState, int]] = {}
+    weights: dict[int, dict[int, int]] = defaultdict(dict)
+    for counter_id, state, streak, service_id, weight in profiles:
+        states[counter_id] = (state, streak)
         if service_id is not None:
-            minutes = 6 if default_minutes is None else default_minutes  # 6: not of this centre
-            by_counter[counter_id].append((service_id, weight, minutes))
-    open_ids = {counter_id for counter_id, state in states.items() if state == CounterState.OPEN}
-    use_ids = open_ids or set(states)
-
-    result: Capacities = defaultdict(list)
+            weights[counter_id][service_id] = weight
+    open_ids = {cid for cid, (state, _) in states.items() if state == CounterState.OPEN}
+    use_ids = sorted(open_ids or states)
+    counters = []
     for counter_id in use_ids:
-        entries = by_counter.get(counter_id, [])
-        total = sum(weight for _, weight, _ in entries)
-        for service_id, weight, minutes in entries:
-            default_s = 60.0 * minutes
-            mean = estimate.recent_mean(durations.get(counter_id, []), default_s)
-            result[service_id].append(estimate.CounterCapacity(weight, total, mean))
-    return result
+        service_id, called = busy.get(counter_id, (None, None))
+        at_counter = max(0.0, (now - called).total_seconds()) if called is not None else 0.0
+        counters.append(
+            estimate.ForecastCounter(
+                counter_id,
+                weights.get(counter_id, {}),
+                at_counter,
+                service_id if called is not None else None,
+                states[counter_id][1],
+            )
+        )
+    return estimate.QueueSnapshot(
+        now=now,
+        counters=tuple(counters),
+        waiting=tuple(
+            dispatch.Candidate(
+                token_id,
+                service_id,
+                queued_at if queued_at.tzinfo else queued_at.replace(tzinfo=UTC),
+                priority != Priority.NORMAL,
+                target,
+            )
+            for token_id, service_id, queued_at, priority, target in waiting
+        ),
+        service_seconds=estimate.service_means(samples, defaults),
+        arrivals_per_minute={sid: n * 60.0 / ARRIVAL_WINDOW.total_seconds() for sid, n in arrivals.items()},
+        max_priority_streak=centre.max_priority_streak,
+        fairness_k=centre.fairness_k,
+        target_seconds=targets,
+    )
 
 
 def tokens_ahead(session: Session, token: Token) -> int:
@@ -143,7 +217,7 @@ def tokens_ahead(session: Session, token: Token) -> int:
     same_service = and_(
         Token.centre_id == token.centre_id,
         Token.service_id == token.service_id,
-        Token.business_day == token.business_day,
+        Token.business_day >= hall_days(token.centre)[0],
         Token.state == TokenState.WAITING,
         Token.id != token.id,
     )
@@ -162,7 +236,7 @@ def ahead_of_new(session: Session, centre: Centre, service_id: int, priority: Pr
     query = select(func.count()).where(
         Token.centre_id == centre.id,
         Token.service_id == service_id,
-        Token.business_day == day,
+        Token.business_day.between(*hall_days(centre, day)),
         Token.state == TokenState.WAITING,
     )
     if priority != Priority.NORMAL:
@@ -171,11 +245,54 @@ def ahead_of_new(session: Session, centre: Centre, service_id: int, priority: Pr
 
 
 def eta_for(
-    session: Session, centre: Centre, service_id: int, ahead: int, capacities: Capacities | None = None
+    session: Session,
+    centre: Centre,
+    service_id: int,
+    ahead: int,
+    capacities: Capacities | None = None,
+    *,
+    is_priority: bool = False,
+    token_id: int | None = None,
 ) -> int | None:
+    """Minutes until a token is called, by ``estimate.forecast``: the waiting token
+    ``token_id``, or else one of the service issued now. ``ahead`` is kept for callers
+    (the forecast sees the whole queue); None when no counter serves the service."""
     if capacities is None:
         capacities = counter_capacities(session, centre)
-    return estimate.expected_wait_minutes(ahead, capacities.get(service_id, []))
+    if token_id is not None:
+        return forecast_of(capacities).token_minutes(token_id)
+    return forecast_of(capacities).new_minutes(service_id, is_priority)
+
+
+_FORECASTS: WeakKeyDictionary[Capacities, estimate.Forecast] = WeakKeyDictionary()
+
+
+def forecast_of(capacities: Capacities) -> estimate.Forecast:
+    """The forecast of a snapshot, for every waiting token and a new normal or priority
+    token of every service: computed once per snapshot however many screens need it."""
+    known = _FORECASTS.get(capacities)
+    if known is None:
+        ghosts = [(sid, is_priority) for sid in capacities.service_seconds for is_priority in (False, True)]
+        known = _FORECASTS[capacities] = estimate.forecast(capacities, ghosts)
+    return known
+
+
+def with_waiting(capacities: Capacities, token: Token) -> Capacities:
+    """The snapshot with one more waiting token (the one just issued)."""
+    candidate = dispatch.Candidate(
+        token.id,
+        token.service_id,
+        token.queued_at,
+        token.priority != Priority.NORMAL,
+        token.target_counter_id,
+    )
+    return replace(capacities, waiting=(*capacities.waiting, candidate))
+
+
+def queue_length_minutes(capacities: Capacities, service_id: int, ahead: int) -> int | None:
+    """The queue-length baseline (QL, Ibrahim & Whitt 2009) the dashboard compares with."""
+    seconds = estimate.queue_length_seconds(capacities, service_id, ahead)
+    return estimate.as_minutes(seconds)
 
 
 # Serializers -------------------------------------------------------------------------
@@ -271,11 +388,14 @@ def current_tokens(session: Session, centre_id: int) -> dict[int, Token]:
 def queue_summary(
     session: Session, centre: Centre, capacities: Capacities | None = None
 ) -> list[dict[str, Any]]:
-    """Per active service: waiting now, the longest current wait and the expected wait.
+    """Per active service: waiting now, the longest current wait, the expected wait, and
+    whether a counter serves it now.
     ``capacities``, when the caller has them already, saves computing them again."""
     now = utcnow()
     waiting = waiting_by_service(session, centre)
     caps = counter_capacities(session, centre) if capacities is None else capacities
+    forecast = forecast_of(caps)
+    serving = served_now(session, centre)
     out = []
     for service in centre.services:
         if not service.is_active:
@@ -288,25 +408,92 @@ def queue_summary(
                 **service_public(service),
                 "waiting": count,
                 "longest_wait_seconds": max(0, longest),
-                "eta_minutes": estimate.expected_wait_minutes(count, caps.get(service.id, [])),
+                "eta_minutes": forecast.new_minutes(service.id),
+                # No counter serves it now: the kiosk says so (and, where the centre does
+                # not issue ahead, does not offer it).
+                "served_now": service.id in serving,
             }
         )
     return out
 
 
 def recent_calls(session: Session, centre: Centre, limit: int = 8) -> list[dict[str, Any]]:
-    day = local_day(centre.tz)
+    first, last = hall_days(centre)
     rows = session.scalars(
         select(Token)
         .where(
             Token.centre_id == centre.id,
-            Token.business_day == day,
+            Token.business_day.between(first, last),
             Token.called_at.is_not(None),
         )
         .order_by(Token.called_at.desc(), Token.id.desc())
         .limit(limit)
     ).all()
     return [token_public(t) for t in rows]
+
+
+def current_calls(session: Session, centre: Centre, limit: int = 8) -> list[dict[str, Any]]:
+    """The calls still current, latest first: tokens called (or recalled) that have not come
+    to the counter yet, and collection calls whose request still waits to be collected. A
+    public screen's big panel shows the first; a token served, done or marked no-show is no
+    call any more, so a snapshot never brings it back."""
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    for token in session.scalars(
+        select(Token)
+        .where(Token.centre_id == centre.id, Token.state == TokenState.CALLED, Token.called_at.is_not(None))
+        .order_by(Token.called_at.desc(), Token.id.desc())
+        .limit(limit)
+    ):
+        assert token.called_at is not None
+        found.append((token.called_at, {"token": token_public(token), "kind": "recall" if token.recall_count else "call"}))
+    since = centre.day_span(hall_days(centre)[0])[0]
+    for req, number in session.execute(
+        select(ServiceRequest, Counter.number)
+        .outerjoin(Counter, Counter.id == ServiceRequest.counter_id)
+        .where(
+            ServiceRequest.centre_id == centre.id,
+            ServiceRequest.state == RequestState.READY,
+            ServiceRequest.collection_called_at >= since,
+        )
+        .order_by(ServiceRequest.collection_called_at.desc())
+        .limit(limit)
+    ):
+        assert req.collection_called_at is not None
+        public = token_public(req.token)
+        public["counter"] = number if number is not None else public["counter"]
+        public["called_at"] = iso(req.collection_called_at)
+        found.append((req.collection_called_at, {"token": public, "kind": "collection"}))
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    return [call for _, call in found[:limit]]
+
+
+def opening_state(centre: Centre) -> dict[str, Any]:
+    """Whether the centre is open now, and when it next opens (an ISO instant, and the
+    local weekday number and "HH:MM" for screens to say it), from its hours and holidays."""
+    calendar = centre.calendar()
+    now = utcnow()
+    is_open = centre_days.is_open(calendar, now)
+    opens = None if is_open else centre_days.next_opening(calendar, now)
+    local = opens.astimezone(centre.tz) if opens else None
+    return {
+        "open_now": is_open,
+        "opens_at": opens.isoformat() if opens else None,
+        "opens_weekday": local.weekday() if local else None,
+        "opens_local": local.strftime("%H:%M") if local else None,
+        "opens_today": bool(local and local.date() == now.astimezone(centre.tz).date()),
+    }
+
+
+def served_now(session: Session, centre: Centre) -> set[int]:
+    """The services an open (or paused: back soon) counter serves now."""
+    return set(
+        session.scalars(
+            select(WorkProfileEntry.service_id)
+            .join(Counter, Counter.id == WorkProfileEntry.counter_id)
+            .where(Counter.centre_id == centre.id, Counter.state.in_((CounterState.OPEN, CounterState.PAUSED)))
+            .distinct()
+        )
+    )
 
 
 def centre_public(centre: Centre) -> dict[str, Any]:
@@ -318,8 +505,17 @@ def centre_public(centre: Centre) -> dict[str, Any]:
         "timezone": centre.timezone,
         "notice_en": centre.notice_en,
         "notice_ur": centre.notice_ur,
-        "closes_at": centre.closes_at.strftime("%H:%M"),
+        "closes_at": shown_hours(centre)[1],
+        "opens_at_shown": shown_hours(centre)[0],
+        **opening_state(centre),
     }
+
+
+def shown_hours(centre: Centre) -> tuple[str, str]:
+    """The opening and closing time ("HH:MM", local) that screens show now: today's, or the
+    next open day's; empty strings when the centre does not open soon."""
+    hours = centre_days.shown_hours(centre.calendar(), utcnow())
+    return ("", "") if hours is None else (hours[0].strftime("%H:%M"), hours[1].strftime("%H:%M"))
 
 
 def centre_snapshot(session: Session, centre: Centre) -> dict[str, Any]:
@@ -331,4 +527,5 @@ def centre_snapshot(session: Session, centre: Centre) -> dict[str, Any]:
         "services": queue_summary(session, centre),
         "counters": [counter_public(c, current.get(c.id)) for c in centre.counters],
         "recent_calls": recent_calls(session, centre),
+        "calls": current_calls(session, centre),
     }

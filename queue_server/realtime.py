@@ -7,38 +7,55 @@ so a missed event never leaves a screen wrong. Operations publish after commit t
 ``queue_server.publish``; this module is the sink that emits to the rooms. Counters can
 also call and act on tokens over the socket: the same operations, in their own unit of
 work (Flask's request hooks do not run for socket events).
+
+Size: the Socket.IO entry point: connecting, joining a screen and the console's actions
+share one authorisation and one room scheme.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_socketio import disconnect, join_room, leave_room
 from flask_socketio import rooms as client_rooms
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from queue_server import operations, queue_state
 from queue_server import rooms as room
 from queue_server.actors import Actor
-from queue_server.auth import admits, device_actor, key_hash, staff_actor
+from queue_server.auth import admits, key_actor, nonce_actor, note_key_address
 from queue_server.clock import utcnow
 from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.http_errors import translate
-from queue_server.models import Counter, Device, Staff
+from queue_server.models import Counter
+from queue_server.models.types import is_row_id
 from queue_server.operations.devices import note_seen
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
-from queue_server.unit_of_work import current_session, run_in_transaction
+from queue_server.unit_of_work import current_session, noted_trouble, run_in_transaction
 
 log = logging.getLogger(__name__)
 
-# sid -> the actor that authenticated on connect (None for an anonymous tracking page)
-_actors: dict[str, Actor | None] = {}
+@dataclass(frozen=True)
+class Connection:
+    """One socket of this process: who it authenticated as, with what (a key or a login
+    session's nonce, checked again on every action), and from where."""
+
+    actor: Actor | None  # None: an anonymous tracking page
+    credential: tuple[str, str] | None  # ("key", key) | ("session", nonce)
+    address: str
+
+
+# sid -> its connection
+_actors: dict[str, Connection] = {}
 _actors_lock = threading.Lock()
 
 JoinHandler = Callable[[Session, Actor | None, dict[str, Any]], tuple[list[str], dict[str, Any]]]
@@ -99,46 +116,85 @@ def _quiet_closed_websocket_threads() -> None:
     threading.excepthook = hook
 
 
-def _authenticate(auth: Any) -> Actor | None:
+def _credential(auth: Any) -> tuple[str, str] | None:
+    """What the socket authenticates with: a key in the ``auth`` payload, else the browser
+    session's nonce, else nothing (anonymous)."""
     key = auth.get("key") if isinstance(auth, dict) else None
     if key:
-        from queue_server.models import StaffApiKey
-
-        digest = key_hash(str(key))
-        api_key = db.session.query(StaffApiKey).filter_by(key_hash=digest, revoked_at=None).first()
-        if api_key is not None and api_key.staff.is_active:
-            return staff_actor(api_key.staff)
-        device = db.session.query(Device).filter_by(key_hash=digest, is_active=True).first()
-        if device is not None:
-            return device_actor(device)
-        raise NotAuthenticated(N_("Unknown or revoked key."), code="bad_key")
-    staff_id = session.get("staff_id")
-    if staff_id is not None:
-        staff = db.session.get(Staff, staff_id)
-        if staff is not None and staff.is_active and session.get("auth_epoch") == staff.password_hash[-12:]:
-            return staff_actor(staff)
-    device_id = session.get("device_id")
-    if device_id is not None:
-        device = db.session.get(Device, device_id)
-        if device is not None and device.is_active and session.get("device_key") == device.key_hash:
-            return device_actor(device)
+        return "key", str(key)[:200]
+    nonce = session.get("sid")
+    if isinstance(nonce, str) and nonce:
+        return "session", nonce
     return None
 
 
+def _resolve(credential: tuple[str, str] | None) -> Actor | None:
+    """The actor behind a credential as the database says now; NotAuthenticated for a key
+    that is unknown or revoked or belongs to someone deactivated, or a session that ended."""
+    if credential is None:
+        return None
+    kind, value = credential
+    found = key_actor(db.session(), value) if kind == "key" else nonce_actor(db.session(), value)
+    if found is None:
+        raise NotAuthenticated(N_("Your key or session is no longer valid: log in or pair again."))
+    return found[0]
+
+
+def _admit(actor: Actor | None, address: str) -> bool:
+    """Whether one more socket fits: a bounded total per process, and within it a bounded
+    share for anonymous sockets, overall and per address, so that the rest stays free for
+    paired devices and staff (each socket holds a thread in threading mode)."""
+    config = current_app.config
+    if len(_actors) >= int(config["SOCKET_MAX_TOTAL"]):
+        return False
+    if actor is not None:
+        return True
+    anonymous = [c for c in _actors.values() if c.actor is None]
+    if len(anonymous) >= int(config["SOCKET_MAX_ANONYMOUS"]):
+        return False
+    return sum(1 for c in anonymous if c.address == address) < int(config["SOCKET_MAX_PER_ADDRESS"])
+
+
 def on_connect(auth: Any = None) -> bool:
+    credential = _credential(auth)
     try:
-        actor = _authenticate(auth)
+        actor = _resolve(credential)
     except DomainError:
         db.session.rollback()
-        return False
+        if credential is None or credential[0] == "key":
+            return False
+        actor, credential = None, None  # an ended browser session: an anonymous page
     finally:
         db.session.remove()
+    address = request.remote_addr or "?"
     with _actors_lock:
-        _actors[request.sid] = actor  # type: ignore[attr-defined]
+        if not _admit(actor, address):
+            log.warning(
+                "socket refused: connection limits reached (address %s, %s)",
+                address,
+                actor.label if actor else "anonymous",
+            )
+            return False
+        _actors[request.sid] = Connection(actor, credential, address)  # type: ignore[attr-defined]
+    if credential is not None and credential[0] == "key":
+        _note_key_use(credential[1], address)
     from queue_server.metrics import CONNECTED_SOCKETS
 
     CONNECTED_SOCKETS.set(connected_count())
     return True
+
+
+def _note_key_use(key: str, address: str) -> None:
+    """A key connecting from a new address is audited; a busy database only delays it to
+    the next connect (it never refuses the socket)."""
+    try:
+        found = key_actor(db.session(), key)
+        if found is not None:
+            note_key_address(found[1], key, address)
+    except DomainError:
+        log.info("key use from %s not recorded: the database is busy", address)
+    finally:
+        db.session.remove()
 
 
 def on_disconnect(*_args: Any) -> None:
@@ -169,20 +225,28 @@ def _error(exc: DomainError) -> dict[str, Any]:
 
 
 def _actor() -> Actor | None:
+    """The socket's caller as the database says *now*: a key revoked, a clerk or device
+    deactivated, a password changed or a session ended since the socket connected stops
+    it at its next action, and the socket is disconnected (NotAuthenticated is raised)."""
+    sid = request.sid  # type: ignore[attr-defined]
     with _actors_lock:
-        return _actors.get(request.sid)  # type: ignore[attr-defined]
-
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+        connection = _actors.get(sid)
+    if connection is None or connection.credential is None:
+        return None
+    try:
+        return _resolve(connection.credential)
+    except DomainError:
+        log.info("socket %s of %s: credential no longer valid, disconnecting", sid,
+                  connection.actor.label if connection.actor else "?")
+        disconnect(sid)
+        raise
 
 
 def payload_id(data: Any, name: str) -> int | None:
     """An id from a socket payload: a JSON integer in the database's range, else None
     (``true`` is not 1, and an id too large for the column names nothing)."""
     value = data.get(name) if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        return None
-    return value
+    return value if is_row_id(value) else None
 
 
 def payload_text(data: Any, name: str, max_length: int = 64) -> str | None:
@@ -206,11 +270,19 @@ def on_join(data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or data.get("screen") not in SCREENS:
             raise ValidationFailed(N_("Unknown screen."))
         handler = SCREENS[data["screen"]]
-        targets, snapshot = handler(current_session(), _actor(), data)
+        who = _actor()
+        targets, snapshot = handler(current_session(), who, data)
         db.session.rollback()
     except DomainError as exc:
         db.session.rollback()
         return _error(exc)
+    except DBAPIError as exc:  # the database is gone or full: the screen waits, offline
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        trouble = noted_trouble(exc)
+        if trouble is None:
+            raise
+        return _error(trouble)
     finally:
         db.session.remove()
     for current in client_rooms():
@@ -219,7 +291,7 @@ def on_join(data: Any = None) -> dict[str, Any]:
     for target in targets:
         join_room(target)
     socketio.emit("snapshot", snapshot, to=request.sid)  # type: ignore[attr-defined]
-    _note_device_seen(_actor())
+    _note_device_seen(who)
     return {"ok": True, "rooms": len(targets)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from sqlalchemy import select
@@ -11,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from queue_server.auth import hash_password, key_hash, new_key
 from queue_server.models import (
+    CatalogueService,
     Centre,
     Counter,
     Device,
     DeviceKind,
+    OpeningHours,
     Role,
     Service,
     Staff,
@@ -266,9 +269,36 @@ class SeedResult:
         return {"centre": self.centre, "created": self.created, "staff": self.staff, "devices": self.devices}
 
 
+def seed_catalogue(session: Session) -> dict[str, CatalogueService]:
+    """The province's catalogue of the 19 services: the missing entries are added, the
+    existing ones left as an administrator may have changed them (idempotent)."""
+    existing = {e.code: e for e in session.scalars(select(CatalogueService))}
+    for order, (scode, en, ur, group, prefix, ta, days, fee, target, minutes, docs) in enumerate(SERVICES):
+        if scode in existing:
+            continue
+        existing[scode] = CatalogueService(
+            code=scode,
+            name_en=en,
+            name_ur=ur,
+            group=group,
+            prefix=prefix,
+            turnaround=ta,
+            turnaround_days=days,
+            fee=fee,
+            target_wait_minutes=target,
+            default_service_minutes=minutes,
+            documents=docs,
+            sort_order=order,
+        )
+        session.add(existing[scode])
+    session.flush()
+    return existing
+
+
 def seed_demo(session: Session, code: str = "demo") -> SeedResult:
-    """Create the demo centre if it does not exist. Idempotent: a second run creates
-    nothing and prints no secrets (they were shown once, when created)."""
+    """Create the catalogue and the demo centre if they do not exist. Idempotent: a second
+    run creates nothing and prints no secrets (they were shown once, when created)."""
+    catalogue = seed_catalogue(session)
     if session.scalar(select(Centre).where(Centre.code == code)) is not None:
         return SeedResult(code, created=False)
     centre = Centre(
@@ -277,13 +307,29 @@ def seed_demo(session: Session, code: str = "demo") -> SeedResult:
         name_ur="خدمت مرکز ڈیمو",
         district="Lahore",
         timezone="Asia/Karachi",
+        # Bookings from the phone: 30 % of each slot's capacity, the rest for walk-ins.
+        # and joining the queue from the phone while the centre is open.
+        settings={
+            "appointments": {"enabled": True, "share": 0.3, "slot_minutes": 30},
+            "remote_queue": {"enabled": True},
+        },
     )
     session.add(centre)
     session.flush()
+    # Monday to Saturday 08:00-16:00, closed on Sunday; the business day starts at midnight.
+    for weekday in range(7):
+        if weekday == 6:
+            centre.opening_hours.append(OpeningHours(weekday=weekday, is_closed=True))
+        else:
+            centre.opening_hours.append(
+                OpeningHours(weekday=weekday, opens_at=time(8, 0), closes_at=time(16, 0))
+            )
     services: dict[str, Service] = {}
     for order, (scode, en, ur, group, prefix, ta, days, fee, target, minutes, docs) in enumerate(SERVICES):
         services[scode] = Service(
             centre_id=centre.id,
+            catalogue_id=catalogue[scode].id,
+            overrides={},
             code=scode,
             name_en=en,
             name_ur=ur,

@@ -61,6 +61,7 @@ def plan(
         "graceful_timeout": 10,
         "keepalive": 5,
         "accesslog": "-",
+        "logger_class": "queue_server.access_log.RedactingLogger",
         "errorlog": "-",
         "loglevel": "info",
     }
@@ -78,6 +79,28 @@ def proxy_hops(env: dict[str, str] | None = None) -> int:
     return int(raw)
 
 
+def proxy_trusts_host(env: dict[str, str] | None = None) -> bool:
+    """``KHIDMAT_PROXY_TRUST_HOST=1``: take the host from ``X-Forwarded-Host`` too. Off by
+    default: the proxy passes ``Host`` itself, and a forged host would let another origin
+    pass the socket's same-origin check and poison absolute links."""
+    raw = (os.environ if env is None else env).get("KHIDMAT_PROXY_TRUST_HOST", "")
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def proxy_fix(wsgi_app: Any, hops: int, *, trust_host: bool = False) -> Any:
+    """Trust ``hops`` proxies for the client address and scheme (and the host only when told)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    host = hops if trust_host else 0
+    return ProxyFix(wsgi_app, x_for=hops, x_proto=hops, x_host=host, x_port=host)
+
+
+def redact_path(text: str) -> str:
+    from queue_server.access_log import redact_path as redact
+
+    return redact(text)
+
+
 def psycopg_wait() -> str:
     """The name of the wait function psycopg uses in this process ('' if not loaded)."""
     waiting = sys.modules.get("psycopg.waiting")
@@ -87,8 +110,6 @@ def psycopg_wait() -> str:
 def load_app(mode: str, hops: int) -> Any:
     """Build the application in a worker; refuse a gevent worker whose database driver
     would block it."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from queue_server.app import create_app
 
     app = create_app()
@@ -101,9 +122,10 @@ def load_app(mode: str, hops: int) -> Any:
         raise RuntimeError("psycopg was imported before gevent patched the process: its waits would block")
     if hops:
         # Outside the Socket.IO middleware, so the websocket handshake sees them too.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
-        )
+        app.wsgi_app = proxy_fix(app.wsgi_app, hops, trust_host=proxy_trusts_host())  # type: ignore[method-assign]
+    from queue_server.sync.node import start_loop
+
+    start_loop(app)  # a centre node pushes to the province in the background (off without a URL)
     log.info(
         "khidmat worker %s: async_mode=%s, psycopg wait=%s, redis=%s, proxy hops=%s",
         os.getpid(),

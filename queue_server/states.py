@@ -58,3 +58,19 @@ class PrintState(StrEnum):
     NOT_PRINTED = "not_printed"  # no printer, or issued through the API
     PRINTED = "printed"
     FAILED = "failed"
+
+
+class AppointmentState(StrEnum):
+    UNVERIFIED = "unverified"  # booked on the phone, waiting for the SMS code
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"  # arrived: a token was issued for it
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"  # the arrival window passed without a check-in
+    EXPIRED = "expired"  # never verified
+
+
+class DeliveryState(StrEnum):
+    TO_DISPATCH = "to_dispatch"  # a ready document set aside for the courier
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"
+    RETURNED = "returned"  # the courier brought it back: it waits at the centre

@@ -16,13 +16,22 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import Session
 
 from queue_server import queue_state, ratelimit
-from queue_server.clock import local_day
 from queue_server.errors import N_, NotFound, RateLimited
-from queue_server.models import Counter, Feedback, RequestState, ServiceRequest, Token, TokenState
+from queue_server.models import (
+    Counter,
+    Delivery,
+    Feedback,
+    RemoteToken,
+    RequestState,
+    ServiceRequest,
+    Token,
+    TokenState,
+)
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
 TRACKING_DAYS = 7
@@ -49,18 +58,21 @@ def _is_expired(session: Session, token: Token, today: date) -> bool:
     state, closed_at = latest
     if state in PENDING_REQUEST_STATES:
         return False
-    return closed_at is None or today - local_day(token.centre.tz, closed_at) > limit
+    return closed_at is None or today - token.centre.business_day(closed_at) > limit
 
 
 def find_tracked(session: Session, code: str, client: str) -> Token:
     """The token behind a public code. Refuses (404) an unknown, malformed or expired code
-    and counts it as a miss; refuses (429) any lookup from a client past the miss limit."""
+    and counts it as a miss; refuses (429) any lookup from a client past the miss limit,
+    and every lookup (valid codes too: page, API and socket join) past
+    ``TRACK_LOOKUPS_PER_MINUTE`` per client."""
     if ratelimit.count(_miss_key(client), 60) >= MISSES_PER_MINUTE:
         raise RateLimited(N_("Too many requests: wait a moment and try again."))
+    ratelimit.enforce(f"track:all:{client}", int(current_app.config["TRACK_LOOKUPS_PER_MINUTE"]), 60)
     token = None
     if CODE_PATTERN.match(code):
         token = session.scalar(select(Token).where(Token.public_code == code))
-    if token is not None and _is_expired(session, token, local_day(token.centre.tz)):
+    if token is not None and _is_expired(session, token, token.centre.business_day()):
         token = None  # old codes stop revealing anything
     if token is None:
         ratelimit.enforce(_miss_key(client), MISSES_PER_MINUTE, 60)
@@ -76,6 +88,7 @@ def request_public(session: Session, token: Token) -> dict[str, Any] | None:
     never_recorded = and_(ServiceRequest.state == RequestState.WITHDRAWN, ServiceRequest.applicant_name == "")
     row = session.execute(
         select(
+            ServiceRequest.id,
             ServiceRequest.state,
             ServiceRequest.due_at,
             ServiceRequest.ready_at,
@@ -94,7 +107,8 @@ def request_public(session: Session, token: Token) -> dict[str, Any] | None:
     ).first()
     if row is None:
         return None
-    state, due_at, ready_at, closed_at, collection_called_at, counter_number = row
+    request_id, state, due_at, ready_at, closed_at, collection_called_at, counter_number = row
+    delivery = session.scalar(select(Delivery).where(Delivery.request_id == request_id))
     return {
         "state": state.value,
         "due_at": queue_state.iso(due_at),
@@ -102,7 +116,26 @@ def request_public(session: Session, token: Token) -> dict[str, Any] | None:
         "closed_at": queue_state.iso(closed_at),
         "collection_called_at": queue_state.iso(collection_called_at),
         "collect_counter": counter_number,
+        "delivery": delivery_public(delivery),
     }
+
+
+def delivery_public(delivery: Delivery | None) -> dict[str, Any] | None:
+    """What the citizen's tracking page shows of a delivery: never the address."""
+    if delivery is None:
+        return None
+    return {
+        "state": delivery.state.value,
+        "courier": delivery.courier,
+        "consignment": delivery.consignment,
+        "dispatched_at": delivery.dispatched_at.isoformat() if delivery.dispatched_at else None,
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+    }
+
+
+def is_pending(request: dict[str, Any] | None) -> bool:
+    """A request the citizen still waits for (in process, or ready to collect)."""
+    return request is not None and request["state"] in {s.value for s in PENDING_REQUEST_STATES}
 
 
 def track_payload(session: Session, token: Token) -> dict[str, Any]:
@@ -111,12 +144,13 @@ def track_payload(session: Session, token: Token) -> dict[str, Any]:
     ahead = queue_state.tokens_ahead(session, token)
     eta = None
     if token.state == TokenState.WAITING:
-        eta = queue_state.eta_for(session, centre, token.service_id, ahead)
+        eta = queue_state.eta_for(session, centre, token.service_id, ahead, token_id=token.id)
     request = request_public(session, token)
     rating = None
     if token.state == TokenState.DONE:  # feedback is taken only then, and done is final
         rating = session.scalar(select(Feedback.rating).where(Feedback.token_id == token.id))
     public = queue_state.token_public(token)
+    opens_at, closes_at = queue_state.shown_hours(centre)
     return {
         "number": token.number,
         "state": token.state.value,
@@ -128,20 +162,30 @@ def track_payload(session: Session, token: Token) -> dict[str, Any]:
         "centre": centre.code,
         "centre_name_en": centre.name_en,
         "centre_name_ur": centre.name_ur,
-        "opens_at": centre.opens_at.strftime("%H:%M"),
-        "closes_at": centre.closes_at.strftime("%H:%M"),
+        "opens_at": opens_at,
+        "closes_at": closes_at,
         "timezone": centre.timezone,
         "issued_at": token.issued_at.isoformat(),
         "called_at": queue_state.iso(token.called_at),
         "recalls": token.recall_count,
+        "remote": _remote_view(session, token),
         "request_state": request["state"] if request else None,
         "request": request,
         "feedback": {
-            "allowed": token.state == TokenState.DONE and rating is None,
+            # After the whole visit: a request still to be collected comes first.
+            "allowed": token.state == TokenState.DONE and rating is None and not is_pending(request),
             "given": rating is not None,
             "rating": rating,
         },
     }
+
+
+def _remote_view(session: Session, token: Token) -> dict[str, Any] | None:
+    """A token taken from the phone: its check-in code, until the citizen has checked in."""
+    remote = session.get(RemoteToken, token.id)
+    if remote is None:
+        return None
+    return {"check_in_code": remote.code, "checked_in": remote.checked_in_at is not None}
 
 
 def track_view(session: Session, code: str, client: str) -> dict[str, Any]:

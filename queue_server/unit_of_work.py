@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from queue_server.errors import N_, Conflict, DomainError
@@ -29,6 +29,53 @@ ATTEMPTS = 4
 class Busy(DomainError):
     status = 503
     code = "busy"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database cannot be reached (down, restarting, network cut): nothing was saved."""
+
+    status = 503
+    code = "database_unavailable"
+
+
+class StorageFull(DomainError):
+    """The database's disk is full: nothing was saved."""
+
+    status = 503
+    code = "storage_full"
+
+
+def database_trouble(exc: DBAPIError) -> DomainError | None:
+    """The domain error for a database that is gone or full, or None for anything else."""
+    text = str(exc.orig).lower()
+    if "database or disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return StorageFull(N_("The server's disk is full: nothing was saved. Tell the administrator."))
+    if exc.connection_invalidated or (isinstance(exc, (OperationalError, InterfaceError)) and not _is_lock(text)):
+        return DatabaseUnavailable(N_("The database cannot be reached: try again in a moment."))
+    return None
+
+
+def noted_trouble(exc: DBAPIError) -> DomainError | None:
+    """``database_trouble``, and an unreachable database is told to the outage listeners."""
+    trouble = database_trouble(exc)
+    if isinstance(trouble, DatabaseUnavailable):
+        for listener in _outage_listeners:
+            listener()
+    return trouble
+
+
+_outage_listeners: list[Callable[[], None]] = []
+
+
+def on_database_unavailable(listener: Callable[[], None]) -> None:
+    """Call ``listener`` (in the app context) whenever a unit of work finds the database
+    unreachable; ``queue_server.outage`` tells the screens. Registering twice is once."""
+    if listener not in _outage_listeners:
+        _outage_listeners.append(listener)
+
+
+def _is_lock(text: str) -> bool:
+    return "locked" in text or "deadlock" in text or "could not serialize" in text
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
@@ -64,6 +111,9 @@ def run_in_transaction(work: Callable[[Session], T]) -> T:
                 continue
             if "locked" in str(exc.orig) or _is_retryable(exc):
                 raise Busy(N_("The server is busy: try again in a moment.")) from exc
+            trouble = noted_trouble(exc)
+            if trouble is not None:
+                raise trouble from exc
             raise
     raise Busy(N_("The server is busy: try again in a moment."))
 

@@ -304,6 +304,10 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def make(viewport: tuple[int, int] = (1280, 800), **kw: Any) -> Any:
+        # Playwright evaluates string predicates (wait_for_function("...")) with eval, which
+        # the pages' Content-Security-Policy forbids: tests bypass it unless they say
+        # otherwise (tests/queue_server/test_browser_safety.py keeps it, on every page).
+        kw.setdefault("bypass_csp", True)
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
         contexts.append(context)
         return context.new_page()

@@ -19,17 +19,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import alerts, rooms, statistics
+from queue_server import alerts, queue_state, rooms, statistics
 from queue_server.actors import Actor
 from queue_server.auth import admits
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
+from queue_server.database import reading
 from queue_server.errors import N_, Forbidden, NotAuthenticated, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import (
@@ -93,8 +94,9 @@ class Hub:
                 try:
                     if time.monotonic() >= next_sweep:
                         next_sweep = time.monotonic() + self.sweep_seconds
-                        centres |= active_centres(db.session)
-                        db.session.rollback()
+                        with reading():
+                            centres |= active_centres(db.session)
+                            db.session.rollback()
                     for centre_id in sorted(centres):
                         self.refresh(centre_id)
                 except Exception:
@@ -109,12 +111,24 @@ class Hub:
                 centre = s.get(Centre, centre_id)
                 return alerts.evaluate(s, centre).live if centre is not None else None
 
-            live = run_in_transaction(work)
+            # Most refreshes change no alert: find that out reading, so the counters'
+            # writes never wait for the figures; take the write transaction only to change one.
+            with reading():
+                try:
+                    centre = db.session.get(Centre, centre_id)
+                    if centre is None:
+                        return
+                    live = alerts.live_unless_changed(db.session, centre)
+                finally:
+                    db.session.rollback()
+            if live is None:
+                live = run_in_transaction(work)
             if live is None:
                 return
             socketio.emit("stats", live, to=rooms.dashboard(centre_id))
-            rows = statistics.province(db.session, centre_ids=[centre_id])
-            db.session.rollback()
+            with reading():
+                rows = statistics.province(db.session, centre_ids=[centre_id])
+                db.session.rollback()
             if rows:
                 socketio.emit("province_row", rows[0], to=rooms.PROVINCE)
         except Exception:
@@ -131,21 +145,26 @@ def active_centres(session: Session) -> set[int]:
     found |= set(session.scalars(select(Alert.centre_id).distinct().where(Alert.cleared_at.is_(None))))
     found |= set(
         session.scalars(
-            select(Device.centre_id).distinct().where(
+            select(Device.centre_id)
+            .distinct()
+            .where(
                 Device.kind == DeviceKind.KIOSK, Device.printer_status.in_(list(statistics.PRINTER_FAULTS))
             )
         )
     )
-    centres = session.execute(select(Centre.id, Centre.timezone)).all()
-    by_day: dict[Any, list[int]] = {}
+    # Someone waiting: the tokens in each centre's hall (its business day, and the day
+    # before when it is open across the boundary).
+    by_days: dict[tuple[date, date], list[int]] = {}
     now = utcnow()
-    for cid, tz in centres:
-        by_day.setdefault(local_day(ZoneInfo(tz), now), []).append(cid)
-    for day, ids in by_day.items():
+    for centre in session.scalars(select(Centre)).all():
+        by_days.setdefault(queue_state.hall_days(centre, centre.business_day(now)), []).append(centre.id)
+    for (first, last), ids in by_days.items():
         found |= set(
             session.scalars(
                 select(Token.centre_id).distinct().where(
-                    Token.centre_id.in_(ids), Token.business_day == day, Token.state == TokenState.WAITING
+                    Token.centre_id.in_(ids),
+                    Token.business_day.between(first, last),
+                    Token.state == TokenState.WAITING,
                 )
             )
         )

@@ -4,6 +4,9 @@ CSV exports, the printable daily report, alert thresholds, and the province view
 Managers see their own centre; a province administrator sees every centre (the province
 view) and any one of them (``?centre=<code>``). Anyone else logged in is refused; a
 browser that is not logged in is sent to the staff login and back.
+
+Size: the manager's pages (login, live view, reports, alerts, daily report) share the
+session, the centre choice and the report arguments; the setup pages are in setup_views.py.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date, get_locale, gettext
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -33,13 +36,15 @@ from counters.manager.tables import TABLE_NAMES, report_tables
 from queue_server import alerts, statistics
 from queue_server.actors import Actor
 from queue_server.api.reports import report_range, report_service
-from queue_server.auth import authenticate_password, current_caller, login_session
-from queue_server.clock import local_day
+from queue_server.audit_verify import canonical, fingerprint, key_id
+from queue_server.auth import authenticate_password, current_caller, login_session, logout_session
+from queue_server.checkpoints import day_checkpoint
 from queue_server.errors import N_, DomainError, Forbidden, NotFound, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.models import Centre, Role, Staff
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
+from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
 
 bp = Blueprint(
@@ -65,9 +70,7 @@ class LoginNeeded(Exception):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("manager.live")
+    return safe_next(target) or url_for("manager.live")
 
 
 def login_url(next_path: str) -> str:
@@ -206,7 +209,7 @@ def login() -> Any:
 
         def work(s: Any) -> tuple[Staff | None, DomainError | None]:
             try:
-                return authenticate_password(s, username, password), None
+                return authenticate_password(s, username, password, request.remote_addr or "?"), None
             except DomainError as exc:  # keep the failed-login count: commit, then refuse
                 return None, exc
 
@@ -215,7 +218,7 @@ def login() -> Any:
         else:
             staff, refused = run_in_transaction(work)
             if staff is not None:
-                login_session(staff)
+                run_in_transaction(lambda _s: login_session(staff))
                 return redirect(target)
             assert refused is not None
             error = translate(refused)
@@ -226,7 +229,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    run_in_transaction(lambda _s: logout_session())
     return redirect(url_for("manager.login"))
 
 
@@ -246,7 +249,7 @@ def live() -> Any:
         "manager/live.html",
         live=evaluation.live,
         thresholds=thresholds.as_dict(),
-        report_from=(local_day(centre.tz) - timedelta(days=6)).isoformat(),
+        report_from=(centre.business_day() - timedelta(days=6)).isoformat(),
         alert_templates=alert_templates(),
         **page_context(actor, centre, "live"),
     )
@@ -258,9 +261,12 @@ def province_view() -> Any:
     if not is_province_admin(actor):
         raise Forbidden(N_("Only a province administrator sees every centre."))
     centres = statistics.province(current_session())
+    from queue_server.sync.province import nodes_overview
+
     return render_template(
         "manager/province.html",
         centres=centres,
+        nodes=nodes_overview(current_session()),
         alert_templates=alert_templates(),
         **page_context(actor, None, "province"),
     )
@@ -275,7 +281,7 @@ def _report(actor: Actor) -> tuple[Centre, dict[str, Any]]:
         raise ValidationFailed(N_("Choose a centre."))
     args = dict(request.args)
     if "from" not in args and "to" not in args and args.get("service"):
-        today = local_day(centre.tz)
+        today = centre.business_day()
         args.update({"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()})
 
     def work(s: Any) -> dict[str, Any]:
@@ -288,7 +294,7 @@ def _report(actor: Actor) -> tuple[Centre, dict[str, Any]]:
 
 def quick_ranges(centre: Centre, service: str | None) -> list[dict[str, Any]]:
     """One-click ranges: today, yesterday, each of the last seven days, weeks and months."""
-    today = local_day(centre.tz)
+    today = centre.business_day()
     extra = {"service": service} if service else {}
     if request.args.get("centre"):
         extra["centre"] = request.args["centre"]
@@ -372,7 +378,7 @@ def daily() -> Any:
     centre = chosen_centre(actor)
     if centre is None:
         raise ValidationFailed(N_("Choose a centre."))
-    day = request.args.get("day") or request.args.get("from") or local_day(centre.tz).isoformat()
+    day = request.args.get("day") or request.args.get("from") or centre.business_day().isoformat()
     args = {"from": day, "to": day}
     if request.args.get("service"):
         args["service"] = request.args["service"]
@@ -380,7 +386,9 @@ def daily() -> Any:
     def work(s: Any) -> dict[str, Any]:
         first, last = report_range(args, centre)
         service = report_service(args, centre)
-        return statistics.report(s, centre, first, last, service_id=service.id if service else None)
+        report = statistics.report(s, centre, first, last, service_id=service.id if service else None)
+        report["checkpoint"] = day_checkpoint(s, centre, first)
+        return report
 
     report = run_in_transaction(work)
     lang = str(get_locale() or "en")
@@ -391,14 +399,35 @@ def daily() -> Any:
         tables=[t for t in report_tables(report, lang) if t.name != "day"],
         day_label=format_date(date.fromisoformat(report["from"]), "full"),
         day_alerts=day_alerts,
+        checkpoint=_paper_checkpoint(report.pop("checkpoint")),
         **page_context(actor, centre, "reports"),
     )
+
+
+def _paper_checkpoint(checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The day's signed checkpoint for paper: a short fingerprint to read out and a QR code
+    holding the whole signed head, so an inspector can later hold the chain against it."""
+    if checkpoint is None:
+        return None
+    import qrcode
+    import qrcode.image.svg
+
+    content = canonical({"signed": checkpoint["signed"], "signature": checkpoint["signature"]}).decode()
+    image = qrcode.make(content, image_factory=qrcode.image.svg.SvgPathImage, box_size=6)
+    return {
+        "fingerprint": fingerprint(checkpoint),
+        "seq": checkpoint["signed"]["seq"],
+        "at": checkpoint["signed"]["at"],
+        "key_id": checkpoint.get("key_id") or key_id(checkpoint["public_key"]),
+        # qrcode writes the SVG from the matrix alone: no text of ours reaches the markup
+        "qr_svg": Markup(image.to_string(encoding="unicode")),  # noqa: S704
+    }
 
 
 def _alerts_of_day(centre: Centre, day: date) -> list[dict[str, Any]]:
     from queue_server.models import Alert
 
-    start, end = statistics.day_bounds(centre.tz, day, day)
+    start, end = statistics.day_bounds(centre, day, day)
     rows = current_session().scalars(
         select(Alert)
         .where(Alert.centre_id == centre.id, Alert.raised_at >= start, Alert.raised_at < end)
@@ -433,8 +462,8 @@ def alert_settings() -> Any:
         except DomainError as exc:
             error = translate(exc)
     s = current_session()
-    today = local_day(centre.tz)
-    start, _ = statistics.day_bounds(centre.tz, today, today)
+    today = centre.business_day()
+    start, _ = statistics.day_bounds(centre, today, today)
     history = [statistics.alert_public(a) for a in alerts.recent(s, centre, start - timedelta(days=6), 100)]
     return render_template(
         "manager/alerts.html",
@@ -453,3 +482,6 @@ def _field_label(name: str) -> str:
         "queue_length": gettext("Queue length"),
         "idle_minutes": gettext("Idle counter, minutes"),
     }.get(name, name)
+
+from counters.manager import setup_views  # noqa: E402,F401  (the administration pages, on this blueprint)
+from counters.manager import whatif as _whatif  # noqa: E402,F401  (its routes join bp)

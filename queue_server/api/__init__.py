@@ -4,4 +4,14 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from queue_server.api import reports, requests, tracking, views  # noqa: E402,F401  (registers the endpoints)
+from queue_server.api import (  # noqa: E402,F401  (registers the endpoints)
+    accounts,
+    admin,
+    appointments,
+    deliveries,
+    reports,
+    requests,
+    sync,
+    tracking,
+    views,
+)

@@ -11,6 +11,7 @@ A value the database still refuses (a ``DataError``) is a 400 too, never a 500.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -25,11 +26,12 @@ from sqlalchemy.exc import DataError
 from queue_server.auth import requires
 from queue_server.errors import N_, NotFound, ValidationFailed
 from queue_server.extensions import db
+from queue_server.models.types import MAX_ID
 from queue_server.unit_of_work import transactional
 
 log = logging.getLogger(__name__)
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+
 MAX_PATH_TEXT = 200
 BODY_LIMIT = 64 * 1024
 PUBLIC = ("anyone",)
@@ -100,6 +102,16 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The body as ``model``, validated strictly as JSON (no ``true`` for a number, no
     ``0`` for a boolean, no ``"5"`` for an id): exactly what the document says."""
@@ -116,7 +128,8 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     try:
         if not data:
             return model.model_validate({}, strict=True)
-        return model.model_validate_json(request.get_data(), strict=True)
+        # JSON has one kind of number: 5.0 is the integer 5 (as JSON Schema says)
+        return model.model_validate_json(json.dumps(_whole_numbers(data)), strict=True)
     except ValidationError as exc:
         raise _first_error(exc, "body") from exc
 
@@ -201,12 +214,38 @@ def endpoint(
                 path=(bp.url_prefix or "") + rule,
                 query=query,
                 write=write,
-                csrf=admits != PUBLIC and method != "GET",
+                # a node pushes with its key only: no browser session is ever a node
+                csrf=admits not in (PUBLIC, ("node",)) and method != "GET",
             )
         )
         return wrapped
 
     return decorate
+
+
+LINKS: dict[str, dict[int, dict[str, Any]]] = {}
+
+
+def link(
+    source: str,
+    status: int,
+    name: str,
+    target: str,
+    *,
+    parameters: dict[str, Any] | None = None,
+    request_body: Any = None,
+    description: str = "",
+) -> None:
+    """Declare an OpenAPI link: what a response of operation ``source`` lets a client (or a
+    stateful test) do next with operation ``target`` (operation ids, e.g. ``api_issue``)."""
+    entry: dict[str, Any] = {"operationId": target}
+    if parameters:
+        entry["parameters"] = parameters
+    if request_body is not None:
+        entry["requestBody"] = request_body
+    if description:
+        entry["description"] = description
+    LINKS.setdefault(source, {}).setdefault(status, {})[name] = entry
 
 
 def openapi_path(rule: str) -> str:
@@ -265,7 +304,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
         if ep.body is not None:
             op["requestBody"] = {
                 # an empty body stands for {}: required only when the model has required fields
-                "required": bool(ep.body.model_json_schema().get("required")),
+                "required": any(ep.body.model_json_schema().get(k) for k in ("required", "oneOf")),
                 "content": {"application/json": {"schema": ref(ep.body)}},
             }
         for status in sorted(ep.documented_statuses):
@@ -276,6 +315,9 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     entry["content"] = {"application/json": {"schema": ref(model)}}
             else:
                 entry = {"description": "Error", "content": {"application/json": {"schema": error_ref}}}
+            links = LINKS.get(op["operationId"], {}).get(status)
+            if links:
+                entry["links"] = links
             op["responses"][str(status)] = entry
         paths.setdefault(openapi_path(ep.path), {})[ep.method.lower()] = op
     return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +13,7 @@ from queue_server.api import bp
 from queue_server.api.registry import endpoint
 from queue_server.api.schemas import Strict
 from queue_server.auth import current_caller
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, Forbidden, ValidationFailed
 from queue_server.models import Centre, Role, Service
 from queue_server.operations.lookup import centre_for, service_by_code
@@ -65,6 +65,23 @@ class LiveOut(Loose):
     alerts: list[AlertOut]
 
 
+class OutOfOrderStep(BaseModel):
+    at: str | None
+    kind: Literal["call_specific", "transfer_to_counter", "recall_beyond_limit", "priority_mark"]
+    number: str | None
+    token_id: int | None
+    counter: int | None
+    to_counter: int | None
+    reason: str
+
+
+class OutOfOrderClerk(BaseModel):
+    staff_id: int
+    name: str
+    count: int
+    items: list[OutOfOrderStep]
+
+
 class ReportOut(Loose):
     centre: dict[str, Any]
     from_: str = Field(alias="from")
@@ -74,6 +91,7 @@ class ReportOut(Loose):
     by_service: list[dict[str, Any]]
     by_counter: list[dict[str, Any]]
     by_clerk: list[dict[str, Any]]
+    out_of_order: list[OutOfOrderClerk]
     by_hour: list[dict[str, Any]]
     by_day: list[dict[str, Any]]
     wait_distribution: list[dict[str, Any]]
@@ -125,7 +143,7 @@ def parse_day(value: str | None, default: date, name: str) -> date:
 def report_range(args: Any, centre: Centre) -> tuple[date, date]:
     """The (from, to) of a report from query arguments; today by default. Refuses a
     malformed date, an inverted range and one longer than three years."""
-    today = local_day(centre.tz)
+    today = centre.business_day()
     first = parse_day(args.get("from"), today, "from")
     last = parse_day(args.get("to"), first if args.get("from") else today, "to")
     if last < first:
@@ -212,9 +230,7 @@ def province() -> Any:
 def list_alerts(code: str) -> Any:
     s = current_session()
     centre = centre_for(s, _actor(), code)
-    start, _ = statistics.day_bounds(
-        centre.tz, local_day(centre.tz) - timedelta(days=1), local_day(centre.tz)
-    )
+    start, _ = statistics.day_bounds(centre, centre.business_day() - timedelta(days=1), centre.business_day())
     return {
         "open": [statistics.alert_public(a) for a in statistics.open_alerts(s, [centre.id])],
         "recent": [statistics.alert_public(a) for a in alerts.recent(s, centre, start)],

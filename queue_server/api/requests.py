@@ -13,7 +13,7 @@ from queue_server.api import bp
 from queue_server.api.registry import endpoint
 from queue_server.api.schemas import Strict
 from queue_server.auth import current_caller
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, NotFound, ValidationFailed
 from queue_server.models import ServiceRequest, Token
 from queue_server.operations import requests as ops
@@ -142,7 +142,7 @@ def list_requests(code: str) -> Any:
     if scope == "today":
         query = select(ServiceRequest).where(
             ServiceRequest.centre_id == centre.id,
-            ServiceRequest.business_day == local_day(centre.tz),
+            ServiceRequest.business_day == centre.business_day(),
             ServiceRequest.state.in_(ops.FINISHED),
         )
         if not who.is_manager:

@@ -2,18 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from queue_server.models.types import MAX_ID
 from queue_server.states import Priority
 
 Code = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+
+
+def say_stripped(schema: dict[str, Any], _model: type[BaseModel]) -> None:
+    """What the document says of text, as the API checks it: no NUL character anywhere (the
+    database cannot hold it), and a required text must hold something other than spaces
+    (text is stripped after its length is checked)."""
+
+    def mark(option: dict[str, Any]) -> None:
+        for inner in option.get("anyOf", ()):
+            mark(inner)
+        if option.get("type") == "array" and isinstance(option.get("items"), dict):
+            mark(option["items"])
+        if option.get("type") != "string" or "pattern" in option or "enum" in option or "const" in option:
+            return
+        required = option.get("minLength", 0) >= 1
+        option["pattern"] = r"^[^\x00]*\S[^\x00]*$" if required else r"^[^\x00]*$"
+
+    for prop in schema.get("properties", {}).values():
+        mark(prop)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A request body: unknown fields refused. Text is checked as sent (length, choices),
+    then stripped; a required text of nothing but spaces is refused."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=say_stripped)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _stripped(cls, value: Any, info: ValidationInfo) -> Any:
+        if type(value) is not str:  # enums and literals are checked exactly as sent
+            return value
+        stripped = value.strip()
+        name = info.field_name or ""
+        if value and not stripped and _min_length(cls.model_fields.get(name)) >= 1:
+            raise ValueError("must hold more than spaces")
+        return stripped
+
+
+def _min_length(field: Any) -> int:
+    return max((getattr(m, "min_length", 0) or 0 for m in getattr(field, "metadata", ())), default=0)
+
+
+class _NoNulls(Strict):
+    """Optional fields that may be left out but not sent as null."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields:
+                    raise ValueError(f"{name} may be left out, not null")
+        return data
 
 
 class IssueTokenIn(Strict):
@@ -22,11 +72,37 @@ class IssueTokenIn(Strict):
     idempotency_key: str | None = Field(
         default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
+    reason: str = Field(default="", max_length=200)  # why staff marked a token as priority
 
 
-class TransferIn(Strict):
+def _one_of_service_or_counter(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    say_stripped(schema, model)
+    for name in ("service", "counter"):  # may be left out, never null
+        prop = schema["properties"][name]
+        options = [o for o in prop.pop("anyOf", [prop]) if o.get("type") != "null"]
+        prop.pop("default", None)
+        prop.update(options[0])
+    schema["oneOf"] = [{"required": ["service"]}, {"required": ["counter"]}]
+
+
+class TransferIn(_NoNulls):
+    """Exactly one of ``service`` and ``counter``."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_service_or_counter)
+
     service: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     counter: int | None = Field(default=None, ge=1, le=MAX_ID)
+    reason: str = Field(default="", max_length=200)  # kept for a transfer to a counter
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TransferIn:
+        if (self.service is None) == (self.counter is None):
+            raise ValueError("give exactly one of service and counter")
+        return self
+
+
+class RecallIn(Strict):
+    reason: str = Field(default="", max_length=200)  # needed past the centre's recall limit
 
 
 class CompleteIn(Strict):
@@ -105,6 +181,23 @@ class IssuedTokenOut(TokenOut):
     replay: bool
 
 
+class IssueAtCounterIn(Strict):
+    service: str = Code
+    priority: Priority = Priority.NORMAL
+
+
+class CounterPrintOut(BaseModel):
+    configured: bool
+    printed: bool
+    status: str
+    detail: str
+
+
+class IssuedAtCounterOut(IssuedTokenOut):
+    ticket_url: str | None
+    print: CounterPrintOut
+
+
 class PublicTokenOut(BaseModel):
     id: int
     number: str
@@ -150,6 +243,19 @@ class SnapshotOut(BaseModel):
     recent_calls: list[PublicTokenOut]
 
 
+class TrackRemoteOut(BaseModel):
+    check_in_code: str
+    checked_in: bool
+
+
+class TrackDeliveryOut(BaseModel):
+    state: str
+    courier: str
+    consignment: str
+    dispatched_at: str | None
+    delivered_at: str | None
+
+
 class TrackRequestOut(BaseModel):
     state: str
     due_at: str | None
@@ -157,6 +263,7 @@ class TrackRequestOut(BaseModel):
     closed_at: str | None
     collection_called_at: str | None
     collect_counter: int | None
+    delivery: TrackDeliveryOut | None = None
 
 
 class TrackFeedbackOut(BaseModel):
@@ -182,6 +289,7 @@ class TrackOut(BaseModel):
     issued_at: str
     called_at: str | None
     recalls: int
+    remote: TrackRemoteOut | None = None
     request_state: str | None
     request: TrackRequestOut | None
     feedback: TrackFeedbackOut

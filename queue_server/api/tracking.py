@@ -19,6 +19,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, ValidationFailed
 from queue_server.models.feedback import COMMENT_MAX, RATING_MAX, RATING_MIN
 from queue_server.operations import feedback as feedback_ops
+from queue_server.operations import sms as sms_ops
 from queue_server.operations.lookup import centre_for
 from queue_server.unit_of_work import current_session
 
@@ -115,3 +116,49 @@ def centre_feedback(code: str) -> Any:
     centre = centre_for(current_session(), actor(), code)
     since = utcnow() - timedelta(days=int(raw))
     return feedback_ops.feedback_report(current_session(), centre, since)
+
+
+class SmsNumberIn(Strict):
+    # Checked by the operation, so a bad number gets a message in the citizen's language.
+    phone: Any = Field(default=None, json_schema_extra={"type": "string", "maxLength": 32})
+    language: Any = Field(default="ur", json_schema_extra={"type": "string", "enum": ["ur", "en"]})
+
+
+class SmsNumberOut(BaseModel):
+    phone: str
+    language: str
+    message: str
+
+
+@endpoint(
+    bp,
+    "/track/<code>/sms",
+    "POST",
+    summary="The citizen gives a mobile number for this token's SMS (almost your turn, called, ready)",
+    admits=PUBLIC,
+    body=SmsNumberIn,
+    responses={201: SmsNumberOut},
+    errors=(404, 409, 429),
+    tag="tracking",
+)
+def track_sms_number(code: str, body: SmsNumberIn) -> Any:
+    out: dict[str, Any] = sms_ops.give_number(
+        current_session(), code, request.remote_addr or "?", phone=body.phone, language=body.language
+    )
+    out["message"] = gettext("We will send you an SMS when it is almost your turn.")
+    return out, 201
+
+
+@endpoint(
+    bp,
+    "/track/<code>/sms",
+    "DELETE",
+    summary="The citizen withdraws the mobile number given for this token",
+    admits=PUBLIC,
+    responses={204: None},
+    errors=(404, 429),
+    tag="tracking",
+)
+def track_sms_withdraw(code: str) -> Any:
+    sms_ops.withdraw_number(current_session(), code, request.remote_addr or "?")
+    return "", 204

@@ -1,4 +1,8 @@
-"""API endpoints: each validates, checks the caller, calls one operation, serializes."""
+"""API endpoints: each validates, checks the caller, calls one operation, serializes.
+
+Size: one short endpoint declaration per token and counter action; split by action, the
+table a reader looks for would be scattered.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,18 @@ from flask import Response, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from queue_server import operations, queue_state
+from queue_server import operations, queue_state, ticket_printing
 from queue_server.api import bp
 from queue_server.api import schemas as s
-from queue_server.api.registry import PUBLIC, endpoint, openapi_document
+from queue_server.api.registry import PUBLIC, endpoint, link, openapi_document
 from queue_server.auth import (
     authenticate_password,
     caller_session,
     check_csrf,
+    current_actor,
     current_caller,
     login_session,
+    logout_session,
     staff_actor,
 )
 from queue_server.errors import N_, Forbidden, NotFound, ValidationFailed
@@ -32,7 +38,7 @@ READERS = ("staff", "kiosk", "display")
 
 
 def actor():  # type: ignore[no-untyped-def]
-    who, _ = current_caller()
+    who = current_actor()
     assert who is not None  # the endpoint declaration admitted only authenticated callers
     return who
 
@@ -105,7 +111,7 @@ def list_counters(code: str) -> Any:
 )
 def issue(code: str, body: s.IssueTokenIn) -> Any:
     who = actor()
-    _, caller = current_caller()
+    caller = current_caller()[1] if who.kind == "device" else None  # a staff row is not needed
     centre = centre_for(current_session(), who, code)
     device = caller if isinstance(caller, Device) else None
     if device is not None:
@@ -122,6 +128,7 @@ def issue(code: str, body: s.IssueTokenIn) -> Any:
         priority=body.priority,
         device=device,
         idempotency_key=body.idempotency_key,
+        reason=body.reason,
     )
     db.session.flush()
     return issued_body(issued), 200 if issued.is_replay else 201
@@ -198,6 +205,21 @@ def call_next(counter_id: int) -> Any:
 
 @endpoint(
     bp,
+    "/counters/<int:counter_id>/issue",
+    "POST",
+    summary="Issue a token at the counter (no kiosk there), printed on the counter's printer if any",
+    admits=("clerk", "manager"),
+    body=s.IssueAtCounterIn,
+    responses={201: s.IssuedAtCounterOut},
+    errors=(404, 409),
+    write=False,  # its own transactions: the ticket prints after the token is committed
+)
+def issue_at_counter(counter_id: int, body: s.IssueAtCounterIn) -> Any:
+    return ticket_printing.issue_and_print(counter_id, actor(), body.service, body.priority), 201
+
+
+@endpoint(
+    bp,
     "/counters/<int:counter_id>/call",
     "POST",
     summary="Call one token out of order (audited)",
@@ -213,14 +235,14 @@ def call_specific(counter_id: int, body: s.CallSpecificIn) -> Any:
 
 def _token_action(name: str) -> None:
     op = getattr(operations, name.replace("-", "_"))
-    bodies: dict[str, type[s.Strict]] = {"complete": s.CompleteIn, "cancel": s.CancelIn}
+    bodies: dict[str, type[s.Strict]] = {"complete": s.CompleteIn, "cancel": s.CancelIn, "recall": s.RecallIn}
     body_model = bodies.get(name)
 
     def view(token_id: int, body: Any = None) -> Any:
         kwargs: dict[str, Any] = {}
         if name == "complete":
             kwargs["outcome"] = body.outcome
-        if name == "cancel":
+        if name in ("cancel", "recall"):
             kwargs["reason"] = body.reason
         token = op(current_session(), token_id, actor(), **kwargs)
         return queue_state.token_staff(token)
@@ -254,9 +276,29 @@ for _name in TOKEN_ACTIONS:
 )
 def transfer(token_id: int, body: s.TransferIn) -> Any:
     token = operations.transfer(
-        current_session(), token_id, actor(), service_code=body.service, counter_id=body.counter
+        current_session(), token_id, actor(), service_code=body.service, counter_id=body.counter, reason=body.reason
     )
     return queue_state.token_staff(token)
+
+
+# The life of a token, as OpenAPI links: issue -> call -> start -> complete (and the
+# other steps a called or served token can take), for clients and stateful tests.
+_TOKEN = {"token_id": "$response.body#/id"}
+link("api_issue", 201, "CallThisToken", "api_call_specific",
+     request_body={"token": "$response.body#/id", "reason": "called by hand"})
+link("api_issue", 201, "GetToken", "api_get_token", parameters=_TOKEN)
+link("api_issue", 201, "CancelToken", "api_token_cancel", parameters=_TOKEN)
+for _source in ("api_call_specific", "api_call_next"):
+    for _target, _name in (("api_token_start", "StartService"), ("api_token_recall", "Recall"),
+                           ("api_token_no_show", "NoShow")):
+        link(_source, 200, _name, _target, parameters=_TOKEN)
+link("api_token_start", 200, "Complete", "api_token_complete", parameters=_TOKEN)
+link("api_token_start", 200, "Park", "api_token_park", parameters=_TOKEN)
+link("api_token_start", 200, "Transfer", "api_transfer", parameters=_TOKEN)
+link("api_token_park", 200, "Unpark", "api_token_unpark", parameters=_TOKEN)
+link("api_token_unpark", 200, "Complete", "api_token_complete", parameters=_TOKEN)
+link("api_token_no_show", 200, "Requeue", "api_token_requeue", parameters=_TOKEN)
+link("api_token_complete", 200, "GetToken", "api_get_token", parameters=_TOKEN)
 
 
 @endpoint(
@@ -308,7 +350,7 @@ def csrf_token() -> Any:
 def login(body: s.LoginIn) -> Any:
     _browser_csrf()
     enforce(f"login:ip:{request.remote_addr}", 30, 60)
-    staff = authenticate_password(current_session(), body.username, body.password)
+    staff = authenticate_password(current_session(), body.username, body.password, request.remote_addr or "?")
     login_session(staff)
     return me_body(staff_actor(staff))
 
@@ -322,14 +364,13 @@ def login(body: s.LoginIn) -> Any:
     responses={200: s.MeOut},
     errors=(403,),
     tag="auth",
-    write=False,
 )
 def logout() -> Any:
     from flask import session
 
     if session:
         _browser_csrf()
-    session.clear()
+    logout_session()
     return {
         "kind": "anonymous",
         "id": None,

@@ -44,3 +44,22 @@ class ChainHead(db.Model):  # type: ignore[name-defined,misc]
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), primary_key=True)
     last_seq: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+class WitnessedCheckpoint(db.Model):  # type: ignore[name-defined,misc]
+    """A centre's signed chain head as the province received it, in the province's own chain
+    (one chain across every centre: a unique previous hash means it cannot fork)."""
+
+    __tablename__ = "witnessed_checkpoints"
+    __table_args__ = (UniqueConstraint("signature"), UniqueConstraint("prev_hash"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    seq: Mapped[int] = mapped_column()
+    head: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signature: Mapped[str] = mapped_column(String(120))
+    public_key: Mapped[str] = mapped_column(String(64))
+    witnessed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -25,8 +25,6 @@ class Staff(db.Model):  # type: ignore[name-defined,misc]
     # None for a province-wide admin.
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     api_keys: Mapped[list[StaffApiKey]] = relationship(back_populates="staff")
@@ -44,6 +42,8 @@ class StaffApiKey(db.Model):  # type: ignore[name-defined,misc]
     label: Mapped[str] = mapped_column(String(60), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The address the key was last used from: a use from another one is an audited event.
+    last_address: Mapped[str] = mapped_column(String(64), default="")
 
     staff: Mapped[Staff] = relationship(back_populates="api_keys")
 
@@ -61,5 +61,6 @@ class Device(db.Model):  # type: ignore[name-defined,misc]
     printer_status: Mapped[str] = mapped_column(String(24), default="unknown")
     printer_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_address: Mapped[str] = mapped_column(String(64), default="")  # of the key's last use
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

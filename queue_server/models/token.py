@@ -54,6 +54,9 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
     transfer_count: Mapped[int] = mapped_column(default=0)
     outcome: Mapped[str | None] = mapped_column(String(32))
     eta_minutes: Mapped[int | None] = mapped_column()
+    # The queue-length baseline's figure at issue (QL), so the dashboard can show how much
+    # better or worse the shown estimate is doing, live.
+    eta_ql_minutes: Mapped[int | None] = mapped_column()
     ahead_at_issue: Mapped[int | None] = mapped_column()
     print_state: Mapped[PrintState] = mapped_column(enum_column(PrintState), default=PrintState.NOT_PRINTED)
 

@@ -9,6 +9,14 @@ from typing import Any
 from sqlalchemy import DateTime, Enum, TypeDecorator
 from sqlalchemy.engine import Dialect
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+
+
+def is_row_id(value: Any) -> bool:
+    """A JSON integer that can name a row: ``true`` is not 1, and an id too large for the
+    column names nothing."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in Python, naive UTC in the database (same on SQLite and PostgreSQL)."""

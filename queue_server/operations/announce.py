@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from queue_server import estimate, notify, queue_state, rooms
-from queue_server.clock import local_day
+from queue_server import notify, queue_state, rooms
 from queue_server.models import (
     Centre,
     Counter,
@@ -18,6 +17,7 @@ from queue_server.models import (
     Token,
     TokenState,
 )
+from queue_server.operations import sms
 from queue_server.publish import Message, publish
 from queue_server.tracking import track_payload
 
@@ -62,6 +62,8 @@ def token_called(
     if token.counter_id:
         targets = (*targets, rooms.counter(token.counter_id))
     publish(session, Message("token_called", targets, payload))
+    if kind in ("call", "collection"):
+        sms.tell_called(session, token, public.get("counter"))
     if kind == "call":
         positions_changed(session, token.centre, token.service_id, capacities=capacities)
 
@@ -86,7 +88,7 @@ def positions_changed(
         .where(
             Token.centre_id == centre.id,
             Token.service_id == service_id,
-            Token.business_day == local_day(centre.tz),
+            Token.business_day.between(*queue_state.hall_days(centre)),
             Token.state == TokenState.WAITING,
         )
         # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
@@ -97,14 +99,14 @@ def positions_changed(
         return
     if capacities is None:
         capacities = queue_state.counter_capacities(session, centre)
-    serving = capacities.get(service_id, [])
+    etas = queue_state.forecast_of(capacities)
     threshold = centre.almost_turn_ahead
     for ahead, row in enumerate(rows):
         payload = {
             "number": row.number,
             "state": TokenState.WAITING.value,
             "ahead": ahead,
-            "eta_minutes": estimate.expected_wait_minutes(ahead, serving),
+            "eta_minutes": etas.token_minutes(row.id),
         }
         publish(session, Message("token_changed", (rooms.token(row.public_code),), payload))
     near = {row.id: (ahead, row) for ahead, row in enumerate(rows) if ahead <= threshold}
@@ -162,6 +164,10 @@ def request_changed(session: Session, request: ServiceRequest) -> None:
     track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
     publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
     if request.state != RequestState.READY:
+        if request.collection_called_at is not None:
+            # Collected (or closed): its collection call is over on every public screen.
+            over = {"token": queue_state.token_public(token), "collection_over": True}
+            publish(session, Message("token_changed", rooms.centre_rooms(token.centre_id), over))
         return
     told = session.scalar(
         select(Notification.id).where(Notification.token_id == token.id, Notification.kind == REQUEST_READY)

@@ -18,7 +18,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, ValidationFailed
 from queue_server.models import Centre, Counter, Feedback, Service, Token, TokenState
 from queue_server.models.feedback import COMMENT_MAX, RATING_MAX, RATING_MIN
-from queue_server.tracking import find_tracked
+from queue_server.tracking import find_tracked, is_pending, request_public
 
 CITIZEN = Actor("citizen", name="citizen")
 LANGUAGES = ("ur", "en")
@@ -80,6 +80,11 @@ def leave_feedback(
         raise Conflict(
             N_("Feedback can be left once your service is done."),
             code="not_done",
+        )
+    if is_pending(request_public(session, token)):
+        raise Conflict(
+            N_("Feedback can be left once your documents are collected."),
+            code="request_pending",
         )
     if session.scalar(select(Feedback.id).where(Feedback.token_id == token.id)) is not None:
         raise Conflict(

@@ -8,21 +8,24 @@ never leave this module unmasked except in ``request_detail`` for those people.
 
 Every operation here checks, refuses with a DomainError (nothing changed), appends an event
 (never with the CNIC or phone in it), flushes and queues what to announce; none commits.
+
+Size: the request life cycle (open, fill, documents, fee, ready, collection, close, carry-
+over) is one state machine over one table.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state, rooms
+from queue_server import centre_days, queue_state, rooms
 from queue_server.actors import Actor
 from queue_server.audit import append_event
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.models import (
     Centre,
@@ -34,6 +37,7 @@ from queue_server.models import (
     TokenState,
     Turnaround,
 )
+from queue_server.models.token import OPEN_STATES
 from queue_server.operations import announce
 from queue_server.operations.numbering import next_value
 from queue_server.publish import Message, publish
@@ -121,8 +125,9 @@ def make_reference(centre: Centre, day: date, seq: int) -> str:
 
 
 def due_time(centre: Centre, service: Service, day: date) -> datetime:
-    """Same day and on the spot: the centre's closing time that day. Otherwise closing time
-    after the service's working days (Sundays do not count)."""
+    """Same day and on the spot: the centre's closing time that business day (or of the next
+    day it opens, when that day is closed; the end of the business day round the clock).
+    Otherwise closing time after the service's working days (Sundays do not count)."""
     due_day = day
     if service.turnaround == Turnaround.DAYS:
         left = max(service.turnaround_days, 1)
@@ -130,8 +135,7 @@ def due_time(centre: Centre, service: Service, day: date) -> datetime:
             due_day += timedelta(days=1)
             if due_day.weekday() != 6:
                 left -= 1
-    local = datetime.combine(due_day, centre.closes_at, tzinfo=centre.tz)
-    return local.astimezone(UTC)
+    return centre_days.deadline(centre.calendar(), due_day)
 
 
 # Loading and permissions --------------------------------------------------------------
@@ -242,7 +246,7 @@ def open_request(session: Session, token: Token, counter: Counter, actor: Actor)
             _record(session, req, actor, "request_reassigned", counter=counter.number)
         return req
     centre = token.centre
-    day = local_day(centre.tz, now)
+    day = centre.business_day(now)
     seq = next_value(session, centre.id, "request", day)
     req = ServiceRequest(
         centre_id=centre.id,
@@ -463,7 +467,8 @@ def collection_call(
         )
     token = req.token
     centre = token.centre
-    if req.business_day != local_day(centre.tz) or token.business_day != local_day(centre.tz):
+    hall_from = queue_state.hall_days(centre)[0]  # a 24/7 centre's citizen may wait across the boundary
+    if req.business_day < hall_from or token.business_day < hall_from:
         raise Conflict(
             N_("Request %(reference)s is from another day: the citizen is no longer waiting."),
             code="not_today",
@@ -581,11 +586,12 @@ def carry_over(session: Session, centre: Centre, actor: Actor) -> tuple[int, int
     ).all()
     late = 0
     carried = 0
-    today = local_day(centre.tz, now)
+    today = centre.business_day(now)
     for req in unfinished:
-        if req.carried_over_at is not None and local_day(centre.tz, req.carried_over_at) == today:
+        if req.carried_over_at is not None and centre.business_day(req.carried_over_at) == today:
             continue  # the day was closed already once today
-        if is_untouched(req):
+        # A citizen still at a counter across a 24/7 centre's boundary keeps the request.
+        if is_untouched(req) and req.token.state not in OPEN_STATES:
             _withdraw_empty(session, req, actor, "Closed at the end of the day; nothing was recorded.")
             continue
         carried += 1
@@ -683,3 +689,9 @@ def open_requests_of(session: Session, actor: Actor, centre: Centre) -> list[Ser
     if not actor.is_manager:
         query = query.where(ServiceRequest.staff_id == actor.id)
     return list(session.scalars(query.order_by(ServiceRequest.due_at, ServiceRequest.id)).all())
+
+
+# For the operations that extend a request's life (deliveries): the same event and the
+# same announcement as every request step.
+record_event = _record
+announce_change = _changed

@@ -1,24 +1,30 @@
-"""Operations on tokens: issue, call, and every step of the life cycle after it."""
+"""Operations on tokens: issue, call, and every step of the life cycle after it.
+
+Size: every transition of the token life cycle reads and writes the same rows under the same
+locks; one module keeps DESIGN.md's life cycle in one place.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from queue_server import dispatch, queue_state
 from queue_server.actors import Actor
 from queue_server.audit import append_event
-from queue_server.clock import local_day, utcnow
+from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.lifecycle import Action, next_state
 from queue_server.models import (
     Centre,
     Counter,
     Device,
+    Event,
     Priority,
+    RemoteToken,
     Service,
     Token,
     TokenState,
@@ -33,6 +39,7 @@ from queue_server.operations.lookup import (
     service_by_code,
     token_for_update,
 )
+from queue_server.operations.notes import attach_note, reason_fields
 from queue_server.operations.numbering import format_number, new_public_code, next_value
 from queue_server.operations.requests import open_request, require_closable
 
@@ -67,10 +74,14 @@ def issue_token(
     priority: Priority = Priority.NORMAL,
     device: Device | None = None,
     idempotency_key: str | None = None,
+    counter: Counter | None = None,
+    reason: str = "",
 ) -> IssuedToken:
     """Issue the next token of a service. Refuses an unknown or inactive service, a service of
     another centre, and an actor of another centre. A repeated idempotency key from the same
-    device returns the token already issued for it."""
+    device returns the token already issued for it. ``counter``: the desk a clerk issued it
+    from (no kiosk there); the event records it. A priority token issued by staff (a
+    priority mark: it goes ahead of everyone) keeps the reason given in its event."""
     if not actor.may_act_in(centre.id):
         raise Forbidden(N_("You may not act for this centre."))
     if device is not None and idempotency_key:
@@ -85,11 +96,13 @@ def issue_token(
         raise Conflict(N_("This service is not available now."), code="service_inactive")
 
     now = utcnow()
-    day = local_day(centre.tz, now)
+    day = centre.business_day(now)
     ahead = queue_state.ahead_of_new(session, centre, service.id, priority, day)
-    # Issuing changes no counter's capacity: one estimate serves the token and the screens.
+    # One snapshot serves the token's estimate and, with the token added, the screens.
     capacities = queue_state.counter_capacities(session, centre)
-    eta = queue_state.eta_for(session, centre, service.id, ahead, capacities)
+    eta = queue_state.eta_for(
+        session, centre, service.id, ahead, capacities, is_priority=priority != Priority.NORMAL
+    )
     seq = next_value(session, centre.id, f"service:{service.id}", day)
     token = Token(
         centre_id=centre.id,
@@ -106,28 +119,46 @@ def issue_token(
         device_id=device.id if device else None,
         idempotency_key=idempotency_key if device else None,
         eta_minutes=eta,
+        eta_ql_minutes=queue_state.queue_length_minutes(capacities, service.id, ahead),
         ahead_at_issue=ahead,
     )
     session.add(token)
     session.flush()
-    append_event(
+    capacities = queue_state.with_waiting(capacities, token)
+    fields, note = reason_fields(reason) if priority != Priority.NORMAL else ({}, "")
+    event = append_event(
         session,
         centre.id,
         "token_issued",
         actor,
         token_id=token.id,
         service_id=service.id,
+        counter_id=counter.id if counter is not None else None,
         at=now,
-        data={"number": token.number, "priority": priority.value, "ahead": ahead, "eta": eta},
+        data={
+            "number": token.number,
+            "priority": priority.value,
+            "ahead": ahead,
+            "eta": eta,
+            **fields,
+        },
     )
+    attach_note(session, event, note)
     announce.queue_changed(session, centre, capacities=capacities)
     if priority != Priority.NORMAL:  # it goes ahead of every normal token already waiting
         announce.positions_changed(session, centre, service.id, capacities=capacities)
     return IssuedToken(token, ahead, eta)
 
 
+def arrived() -> ColumnElement[bool]:
+    """Tokens a counter may call: all but those taken from a phone (operations.remote)
+    whose citizen has not checked in yet, which are passed over, holding nobody up."""
+    away = select(RemoteToken.token_id).where(RemoteToken.checked_in_at.is_(None))
+    return Token.id.not_in(away)
+
+
 def _candidates(
-    session: Session, counter: Counter, service_ids: list[int], day: date
+    session: Session, counter: Counter, service_ids: list[int], since: date
 ) -> list[dispatch.Candidate]:
     """The head of each (service, priority, target) group: the only tokens that can win.
     Within one group the dispatch key orders by issue time then id, as the window does."""
@@ -154,8 +185,9 @@ def _candidates(
         .where(
             Token.centre_id == counter.centre_id,
             Token.state == TokenState.WAITING,
-            Token.business_day == day,
+            Token.business_day >= since,  # tokens carried over a boundary stay callable
             eligible,
+            arrived(),
         )
         .subquery()
     )
@@ -226,11 +258,13 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
         weights=weights,
         priority_streak=counter.priority_streak,
         max_priority_streak=centre.max_priority_streak,
+        fairness_k=centre.fairness_k,
+        target_seconds={e.service_id: 60.0 * e.service.target_wait_minutes for e in counter.profile},
     )
     now = utcnow()
-    day = local_day(centre.tz, now)
+    since, _ = queue_state.hall_days(centre, centre.business_day(now))
     for _ in range(MAX_CALL_ATTEMPTS):
-        ranked = dispatch.rank(_candidates(session, counter, list(weights), day), view, now)
+        ranked = dispatch.rank(_candidates(session, counter, list(weights), since), view, now)
         if not ranked:
             return None
         for candidate in ranked:
@@ -273,7 +307,8 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
     if not _take(session, token.id, counter, now):
         raise Conflict(N_("That token was just taken by another counter."), code="taken")
     session.refresh(token)
-    append_event(
+    fields, note = reason_fields(reason)
+    event = append_event(
         session,
         token.centre_id,
         "token_called_specific",
@@ -282,8 +317,9 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
         counter_id=counter.id,
         service_id=token.service_id,
         at=now,
-        data={"number": token.number, "reason": reason[:200]},
+        data={"number": token.number, **fields},
     )
+    attach_note(session, event, note)
     _announce_call(session, token, counter, "call")
     return token
 
@@ -307,8 +343,8 @@ def _at_counter(session: Session, token_id: int, actor: Actor, action: Action) -
     return token, counter
 
 
-def _record(session: Session, token: Token, actor: Actor, kind: str, **data: object) -> None:
-    append_event(
+def _record(session: Session, token: Token, actor: Actor, kind: str, **data: object) -> Event:
+    return append_event(
         session,
         token.centre_id,
         kind,
@@ -320,13 +356,17 @@ def _record(session: Session, token: Token, actor: Actor, kind: str, **data: obj
     )
 
 
-def recall(session: Session, token_id: int, actor: Actor) -> Token:
-    """Call a called token again. Refused past the centre's recall limit: mark no-show then."""
+def recall(session: Session, token_id: int, actor: Actor, reason: str = "") -> Token:
+    """Call a called token again. Past the centre's recall limit it is refused unless a
+    reason is given (the citizen is held up, everyone behind waits): then the recall is
+    audited with its reason, and shows in the reports as out of order."""
     token, counter = _at_counter(session, token_id, actor, Action.RECALL)
     limit = counter.centre.max_recalls
-    if token.recall_count >= limit:
+    reason = (reason or "").strip()
+    beyond = token.recall_count >= limit
+    if beyond and not reason:
         raise Conflict(
-            N_("%(number)s was recalled %(count)s times already: mark it as no-show."),
+            N_("%(number)s was recalled %(count)s times already: mark it as no-show, or give a reason."),
             code="recall_limit",
             number=token.number,
             count=token.recall_count,
@@ -334,7 +374,10 @@ def recall(session: Session, token_id: int, actor: Actor) -> Token:
     token.recall_count += 1
     token.called_at = utcnow()
     session.flush()
-    _record(session, token, actor, "token_recalled", recalls=token.recall_count)
+    fields, note = reason_fields(reason) if beyond else ({}, "")
+    extra: dict[str, object] = {"beyond_limit": True, **fields} if beyond else {}
+    event = _record(session, token, actor, "token_recalled", recalls=token.recall_count, **extra)
+    attach_note(session, event, note)
     announce.token_called(session, token, "recall")
     return token
 
@@ -356,7 +399,7 @@ def requeue(session: Session, token_id: int, actor: Actor) -> Token:
         raise Forbidden(N_("Only staff may requeue a token."))
     token = token_for_update(session, token_id, actor)
     token.state = next_state(Action.REQUEUE, token.state)
-    if token.business_day != local_day(token.centre.tz):
+    if token.business_day < queue_state.hall_days(token.centre)[0]:
         raise Conflict(N_("Token %(number)s is from another day."), number=token.number)
     token.counter_id = None
     token.recall_count = 0
@@ -425,13 +468,16 @@ def transfer(
     *,
     service_code: str | None = None,
     counter_id: int | None = None,
+    reason: str = "",
 ) -> Token:
     """Send a serving token back to waiting, in another service or at one counter, keeping
-    its original issue time so the citizen does not lose their place."""
+    its original issue time so the citizen does not lose their place. A transfer to a
+    counter goes ahead of that counter's queue: the reason given is kept in its event."""
     if (service_code is None) == (counter_id is None):
         raise ValidationFailed(N_("Transfer to either a service or a counter."))
     token, counter = _at_counter(session, token_id, actor, Action.TRANSFER)
     data: dict[str, object] = {"from_counter": counter.number}
+    note = ""
     if service_code is not None:
         service = service_by_code(session, token.centre, service_code)
         if not service.is_active:
@@ -447,6 +493,8 @@ def transfer(
         if target.id == counter.id:
             raise Conflict(N_("The token is already at this counter."), code="same_counter")
         data.update(to_counter=target.number)
+        fields, note = reason_fields(reason)
+        data.update(fields)
         token.target_counter_id = target.id
     token.state = next_state(Action.TRANSFER, token.state)
     token.counter_id = None
@@ -455,7 +503,8 @@ def transfer(
     token.recall_count = 0
     token.transfer_count += 1
     session.flush()
-    _record(session, token, actor, "token_transferred", **data)
+    event = _record(session, token, actor, "token_transferred", **data)
+    attach_note(session, event, note)
     announce.token_changed(session, token)
     announce.queue_changed(session, token.centre)
     announce.counter_changed(session, counter)
@@ -472,7 +521,8 @@ def cancel(session: Session, token_id: int, actor: Actor, reason: str = "") -> T
         require_holder(previous_counter, actor)
     token.finished_at = utcnow()
     session.flush()
-    _record(session, token, actor, "token_cancelled", reason=reason[:200])
+    fields, note = reason_fields(reason)
+    attach_note(session, _record(session, token, actor, "token_cancelled", **fields), note)
     announce.token_changed(session, token)
     announce.queue_changed(session, token.centre)
     if previous_counter is not None:

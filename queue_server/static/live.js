@@ -23,12 +23,23 @@
       if (status) status.hidden = !down;
       if (handlers.link) handlers.link(!down);
     }
+    // The server is there but its database is not: the screen is offline until it is back.
+    var TRANSIENT = ["database_unavailable", "busy", "storage_full"];
     function join() {
       socket.emit("join", options.join, function (reply) {
         state.joined = !!(reply && reply.ok);
-        if (!state.joined && handlers.refused) handlers.refused(reply || {});
+        if (state.joined) return;
+        if (reply && TRANSIENT.indexOf(reply.error) >= 0) {
+          setDown(true);
+          setTimeout(function () { if (socket.connected) join(); }, 3000);
+        } else if (handlers.refused) handlers.refused(reply || {});
       });
     }
+    socket.on("service_state", function (payload) {
+      if (!payload || !socket.connected) return;
+      if (payload.database === "down") setDown(true);
+      else if (payload.database === "up") { setDown(false); join(); }
+    });
     socket.on("connect", function () { setDown(false); join(); });
     socket.on("disconnect", function () { setDown(true); });
     socket.on("connect_error", function () { setDown(true); });

@@ -446,3 +446,51 @@ def test_a_stale_console_is_refused_and_changes_nothing(live_server: Any, new_pa
     one.dropping = False
     one.press("n")
     one.expect_current(called["number"])
+
+
+@pytest.mark.parametrize(
+    ("lang", "clerk", "counter", "keys", "number", "priority", "no_printer"),
+    [
+        ("en", "clerk1", 1, ("a",), "A001", "normal", "No printer at this counter"),
+        ("ur", "clerk2", 2, ("b", "2"), "B001", "senior", "اس کاؤنٹر پر پرنٹر نہیں ہے"),
+    ],
+)
+def test_a_clerk_issues_a_token_from_the_console(
+    live_server: Any,
+    new_page: Any,
+    lang: str,
+    clerk: str,
+    counter: int,
+    keys: tuple[str, ...],
+    number: str,
+    priority: str,
+    no_printer: str,
+) -> None:
+    server = live_server
+    desk = Clerk(new_page(), server, clerk)
+    desk.login(lang)
+    desk.pick(counter)
+    page = desk.page
+    expect(page.locator('#legend .key[data-action="issue"]')).not_to_have_class("key off")
+    desk.press("i")
+    expect(page.locator("#dialog")).to_be_visible()
+    for key in keys:
+        page.keyboard.press(key)
+    expect(page.locator("#issue-target")).not_to_be_empty()
+    desk.press("Enter")
+    expect(page.locator("#issued-number")).to_have_text(number)
+    expect(page.locator("#issued-print")).to_contain_text(no_printer)
+    ticket = page.locator("#issued-ticket")
+    expect(ticket).to_be_visible()
+    page.wait_for_function("document.getElementById('issued-ticket').naturalWidth > 300")
+    expect(page.locator("#issued-tracking")).to_contain_text("/t/")
+    desk.shot(f"console-issued-{lang}.png")
+    page.keyboard.press("Escape")
+    expect(page.locator("#dialog")).to_be_hidden()
+    found = server.api("GET", "/api/v1/centres/demo/counters", server.keys["manager"])
+    assert any(c["number"] == counter and c["state"] == "open" for c in found.json()["counters"])
+    # The token waits like a kiosk token and is called by the next N.
+    desk.press("n")
+    desk.expect_current(number)
+    mine = token(server, 1)  # the only token: issued at the counter, no kiosk involved
+    assert (mine["number"], mine["priority"], mine["state"]) == (number, priority, "called")

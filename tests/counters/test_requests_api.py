@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,64 +17,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queue_server import centre_days
 from queue_server.models import Centre, Counter, Event, ServiceRequest, Token
 from queue_server.operations.requests import mask_cnic, mask_phone, normalise_cnic, normalise_phone
-from queue_server.publish import Message, add_sink, remove_sink
-from tests.conftest import bearer
-
-CNIC = "35202-1234567-1"
-PHONE = "0300-1234567"
-
-
-class Api:
-    def __init__(self, client: FlaskClient, keys: dict[str, str]) -> None:
-        self.client = client
-        self.keys = keys
-
-    def __call__(self, method: str, path: str, who: str, body: Any = None) -> Any:
-        return self.client.open("/api/v1" + path, method=method, headers=bearer(self.keys[who]), json=body)
-
-    def ok(self, method: str, path: str, who: str, body: Any = None, status: int = 200) -> Any:
-        response = self(method, path, who, body)
-        assert response.status_code == status, (method, path, response.status_code, response.get_json())
-        return response.get_json()
-
-
-@pytest.fixture
-def api(client: FlaskClient, keys: dict[str, str]) -> Api:
-    return Api(client, keys)
-
-
-@pytest.fixture
-def sent() -> Iterator[list[Message]]:
-    box: list[Message] = []
-    add_sink(box.append)
-    yield box
-    remove_sink(box.append)
-
-
-@pytest.fixture
-def serve(api: Api, counter_no: Callable[[int], Counter]) -> Callable[..., dict[str, Any]]:
-    """serve(counter number, clerk, service) -> the started token's request (detail)."""
-    opened: set[int] = set()
-
-    def run(number: int = 1, clerk: str = "clerk1", service: str = "character") -> dict[str, Any]:
-        counter_id = counter_no(number).id
-        if counter_id not in opened:
-            api.ok("POST", f"/counters/{counter_id}/open", clerk)
-            opened.add(counter_id)
-        issued = api.ok("POST", "/centres/demo/tokens", "kiosk", {"service": service}, status=201)
-        called = api.ok("POST", f"/counters/{counter_id}/call-next", clerk)
-        assert called["id"] == issued["id"]
-        api.ok("POST", f"/tokens/{issued['id']}/start", clerk, {})
-        return api.ok("GET", f"/tokens/{issued['id']}/request", clerk)
-
-    return run
-
-
-def fill(api: Api, req: dict[str, Any], who: str = "clerk1", **extra: Any) -> dict[str, Any]:
-    body = {"applicant_name": "Ali Khan", "cnic": CNIC, "phone": PHONE, **extra}
-    return api.ok("PATCH", f"/requests/{req['id']}", who, body)
+from queue_server.publish import Message
+from tests.support.api import CNIC, PHONE, Api, fill
 
 
 def state_of(session: Session, request_id: int) -> ServiceRequest:
@@ -140,8 +87,10 @@ def test_start_opens_a_request_with_reference_due_time_and_checklist(
     assert re.fullmatch(r"DEMO-\d{8}-0001", req["reference"])
     assert [d["en"] for d in req["documents"]] == ["Copy of CNIC", "Two photographs"]
     assert req["fee"] == 1500 and req["fee_received"] == 0
-    due = datetime.fromisoformat(req["due_at"]).astimezone(centre.tz)
-    assert due.time() == centre.closes_at and due.date().isoformat() == req["business_day"]
+    # Due by the centre's closing time that day, or of the next day it opens (the demo
+    # centre closes on Sundays).
+    expected = centre_days.deadline(centre.calendar(), date.fromisoformat(req["business_day"]))
+    assert datetime.fromisoformat(req["due_at"]) == expected
     api.ok("POST", f"/tokens/{req['token']['id']}/park", "clerk1", {})
     second = serve(1, "clerk1", "character_other")
     assert second["reference"].endswith("-0002")

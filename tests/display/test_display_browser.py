@@ -278,3 +278,69 @@ def test_screenshots_of_a_busy_hall(live_server: Any, new_page: Any, lang: str) 
     assert shown == [4, 5]
     zone.wait_for_timeout(800)
     zone.screenshot(path=str(ARTIFACTS / f"display-zone-{lang}.png"))
+
+
+def test_the_big_panel_shows_the_latest_call_still_current_through_refreshes(
+    live_server: Any, new_page: Any
+) -> None:
+    """A refresh (a re-join's snapshot) must not replace a live collection call with an old
+    "called again" token, and a token that came to the counter never returns as the call."""
+    s = live_server
+    page = new_page(viewport=TV)
+    pair(page, s)
+    c1, c2 = open_counter(s, 1), open_counter(s, 2)
+    first = issue(s, "character")
+    a, _ = call_next(s, 1, c1)
+    assert a["id"] == first["id"]
+    second = issue(s, "character")
+    b, _ = call_next(s, 2, c2)
+    assert b["id"] == second["id"]
+    clerk2 = s.keys["clerk2"]
+    assert s.api("POST", f"/api/v1/tokens/{b['id']}/start", clerk2, json={}).status_code == 200
+    req = s.api("GET", f"/api/v1/tokens/{b['id']}/request", clerk2).json()
+    body = {"applicant_name": "Ali Khan", "cnic": "35202-1234567-1", "phone": "0300-1234567"}
+    assert s.api("PATCH", f"/api/v1/requests/{req['id']}", clerk2, json=body).status_code == 200
+    assert s.api("POST", f"/api/v1/requests/{req['id']}/advance", clerk2, json={"to": "in_process"}).status_code == 200
+    # A is called again after B was called: by call time, A is the most recent token called.
+    assert s.api("POST", f"/api/v1/tokens/{a['id']}/recall", s.keys["clerk1"], json={}).status_code == 200
+    wait_hero(page, a["number"])
+    assert page.locator("#hero").get_attribute("data-kind") == "recall"
+    collect = s.api("POST", f"/api/v1/requests/{req['id']}/collection-call", clerk2, json={})
+    assert collect.status_code == 200, collect.text
+    wait_hero(page, b["number"])
+    assert page.locator("#hero").get_attribute("data-kind") == "collection"
+
+    page.reload()
+    page.wait_for_selector("#display[data-state=live]", timeout=15000)
+    assert hero_number(page) == b["number"], "a refresh keeps the live collection call"
+    assert page.locator("#hero").get_attribute("data-kind") == "collection"
+    assert page.locator("#hero-counter").text_content() == "2"
+
+    done = s.api("POST", f"/api/v1/requests/{req['id']}/advance", clerk2, json={"to": "delivered"})
+    assert done.status_code == 200, done.text
+    wait_hero(page, a["number"])  # collected: the panel falls back to the call still current
+    assert page.locator("#hero").get_attribute("data-kind") == "recall"
+
+    assert s.api("POST", f"/api/v1/tokens/{a['id']}/start", s.keys["clerk1"], json={}).status_code == 200
+    page.wait_for_function("document.getElementById('hero-call').hidden === true", timeout=10000)
+    page.reload()
+    page.wait_for_selector("#display[data-state=live]", timeout=15000)
+    assert page.locator("#hero-call").is_hidden(), "a token at the counter never returns as 'now calling'"
+    assert page.locator("#hero-empty").is_visible()
+
+
+def test_the_hall_screen_shows_a_database_outage_and_recovers(live_server: Any, new_page: Any) -> None:
+    """The server tells every screen ``service_state`` when the database is gone and when it
+    is back (tests/queue_server/test_faults.py cuts PostgreSQL and sees both events reach a
+    screen); here the page's own handler of that event, on its real socket: offline while
+    the database is down, then a fresh join (a new snapshot) when it is back."""
+    page = new_page()
+    pair(page, live_server)
+    before = page.evaluate("window.KhidmatDisplay.snapshots")
+    page.evaluate("window.KhidmatDisplay.live.socket.listeners('service_state')[0]({database: 'down'})")
+    page.wait_for_selector("#display[data-link=down]")
+    assert page.locator("#link-status").is_visible()
+    page.evaluate("window.KhidmatDisplay.live.socket.listeners('service_state')[0]({database: 'up'})")
+    page.wait_for_selector("#display[data-link=up]")
+    assert not page.locator("#link-status").is_visible()
+    page.wait_for_function("n => window.KhidmatDisplay.snapshots > n", arg=before, timeout=10000)

@@ -399,6 +399,7 @@ def test_a_failing_adapter_keeps_the_notification_then_gives_up(
             self.tries += 1
             raise RuntimeError("gateway down")
 
+    app.config["NOTIFY_RETRY_SECONDS"] = 0  # no back-off between the attempts here
     notify.enqueue(session, centre_id=centre.id, token_id=None, kind="test", payload={"x": 1})
     session.commit()
     down = Down()
@@ -457,6 +458,29 @@ def test_feedback_only_when_done_once_and_valid(client: FlaskClient, desk: Desk,
     assert len(stored) == 1 and stored[0].rating == 4 and stored[0].counter_id is not None
     assert track(client, code).get_json()["feedback"] == {"allowed": False, "given": True, "rating": 4}
     assert session.scalar(select(func.count()).where(Event.kind == "feedback_left")) == 1
+
+
+def test_feedback_waits_until_the_documents_are_collected(client: FlaskClient, desk: Desk, session: Session) -> None:
+    token = desk.issue()
+    desk.open(1)
+    called = desk.call(1)
+    desk.act(called["id"], "start")
+    key = desk.keys["clerk1"]
+    req = client.get(f"/api/v1/tokens/{called['id']}/request", headers=bearer(key)).get_json()
+    fields = {"applicant_name": NAME, "cnic": CNIC, "phone": PHONE}
+    assert client.patch(f"/api/v1/requests/{req['id']}", json=fields, headers=bearer(key)).status_code == 200
+    for step in ("in_process", "ready"):
+        client.post(f"/api/v1/requests/{req['id']}/advance", json={"to": step}, headers=bearer(key))
+    desk.act(called["id"], "complete")
+    view = track(client, token["public_code"]).get_json()
+    assert view["state"] == "done" and view["request_state"] == "ready"
+    assert view["feedback"]["allowed"] is False, "the visit is not over while the documents wait"
+    early = leave(client, token["public_code"], {"rating": 5})
+    assert early.status_code == 409 and early.get_json()["error"] == "request_pending"
+    assert session.scalar(select(func.count()).select_from(Feedback)) == 0
+    client.post(f"/api/v1/requests/{req['id']}/advance", json={"to": "delivered"}, headers=bearer(key))
+    assert track(client, token["public_code"]).get_json()["feedback"]["allowed"] is True
+    assert leave(client, token["public_code"], {"rating": 5}).status_code == 201
 
 
 def test_feedback_messages_come_in_urdu(client: FlaskClient, desk: Desk) -> None:

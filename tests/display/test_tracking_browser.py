@@ -136,7 +136,8 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
     wait_data(page, "request", "in_process")
     clerk.token(mine["id"], "complete")
     wait_data(page, "state", "done")
-    assert page.locator("#tk-feedback").is_visible()
+    assert not page.locator("#tk-feedback").is_visible(), "feedback after the collection"
+    assert not page.locator("#tk-status").is_visible(), "no 'visit complete' while the request waits"
     assert page.locator("#tk-request-state").text_content() == (
         "In process" if lang == "en" else "کارروائی جاری ہے"
     )
@@ -149,7 +150,15 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
     html = page.content()
     for secret in (NAME, "Bilal", CNIC, "1112223", "4445566"):
         assert secret not in html, f"{secret} on the citizen's page"
+    assert not page.locator("#tk-status").is_visible() and not page.locator("#tk-feedback").is_visible()
     shot(page, f"tracking-ready-{lang}")
+
+    clerk.do("POST", f"/api/v1/requests/{request['id']}/advance", {"to": "delivered"})
+    wait_data(page, "request", "delivered")
+    assert page.locator("#tk-request-state").text_content() == (
+        "Delivered" if lang == "en" else "حوالے کر دی گئی"
+    )
+    page.locator("#tk-feedback").wait_for(state="visible", timeout=15000)
 
     # Feedback: a rating is needed; then one answer, and only one.
     page.click("#tk-send")
@@ -172,12 +181,6 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
     wait_data(page, "feed", "live")
     assert not page.locator("#tk-feedback").is_visible(), "no second form after a reload"
     assert page.locator("#tk-thanks").is_visible()
-
-    clerk.do("POST", f"/api/v1/requests/{request['id']}/advance", {"to": "delivered"})
-    wait_data(page, "request", "delivered")
-    assert page.locator("#tk-request-state").text_content() == (
-        "Delivered" if lang == "en" else "حوالے کر دی گئی"
-    )
 
 
 def test_the_page_polls_when_websockets_are_blocked(live_server: Any, new_page: Any) -> None:

@@ -17,6 +17,7 @@ import socketio
 from sqlalchemy import create_engine, text
 
 from tests.fakes.escpos_printer import FakeEscposPrinter
+from tests.support.live import wait_true
 
 pytestmark = pytest.mark.browser
 
@@ -53,11 +54,8 @@ def pair(page: Any, server: Any) -> None:
 
 def ready(page: Any) -> None:
     """Fonts loaded and the live link up (the service counts are live)."""
-    page.wait_for_function(
-        "document.fonts.status === 'loaded' && !!window.KhidmatKiosk && window.KhidmatKiosk.state.linkUp",
-        timeout=30000,
-    )
-    page.wait_for_function("window.KhidmatKiosk.state.printer !== null", timeout=30000)
+    wait_true(page, "document.fonts.status === 'loaded' && !!window.KhidmatKiosk && window.KhidmatKiosk.state.linkUp")
+    wait_true(page, "window.KhidmatKiosk.state.printer !== null")
 
 
 def set_language(page: Any, lang: str) -> None:
@@ -69,7 +67,11 @@ def set_language(page: Any, lang: str) -> None:
 
 def take_token(page: Any, service: str, priority: str) -> dict[str, Any]:
     page.click(f'[data-service="{service}"]')
-    page.wait_for_selector("#screen-priority:not([hidden])")
+    try:
+        page.wait_for_selector("#screen-priority:not([hidden])")
+    except Exception as exc:
+        state = page.evaluate("JSON.stringify(window.KhidmatKiosk.state)")
+        raise AssertionError(f"the service was not taken; kiosk state: {state}") from exc
     page.click(f'[data-priority="{priority}"]')
     try:
         page.wait_for_selector(DONE, timeout=45000)
@@ -272,7 +274,12 @@ def test_kiosk_out_of_service_when_the_server_is_down_then_recovers(live_server:
 
     # a quick restart: the kiosk carries on (same session, same CSRF token)
     live_server.restart()
-    page.wait_for_function("window.KhidmatKiosk.state.linkUp", timeout=30000)
+    # back in service: the live link up and the server's status answered since
+    wait_true(
+        page,
+        "window.KhidmatKiosk.state.linkUp && window.KhidmatKiosk.state.statusFailures === 0"
+        " && !window.KhidmatKiosk.state.outOfService",
+    )
     assert take_token(page, "bank", "normal")["number"] == "R002"
     page.click("#btn-done")
     page.wait_for_selector(SERVICES)

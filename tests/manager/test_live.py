@@ -143,6 +143,12 @@ def test_live_figures_follow_the_floor(
     assert counters_of(body)[1]["served"] == 1 and counters_of(body)[1]["avg_service_seconds"] == 300.0
     assert body["totals"]["waiting"] == 2 and body["totals"]["served"] == 1
     assert body["totals"]["counters_open"] == 1
+    # The live error of the shown estimate beside the QL baseline's, from what was stored at issue.
+    session.refresh(a1)
+    assert a1.eta_minutes is not None and a1.eta_ql_minutes is not None
+    assert body["totals"]["eta_scored"] == 1
+    assert body["totals"]["eta_shown_mae_seconds"] == abs(240 - 60 * a1.eta_minutes)
+    assert body["totals"]["eta_ql_mae_seconds"] == abs(240 - 60 * a1.eta_ql_minutes)
 
 
 # Alerts ----------------------------------------------------------------------------------

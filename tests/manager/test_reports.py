@@ -278,7 +278,7 @@ def test_daily_report_is_printable(client: FlaskClient, passwords: dict[str, str
         page = client.get("/manage/reports/daily?day=2025-03-11&lang=ur")
     assert page.status_code == 200
     assert 'lang="ur" dir="rtl"' in page.text
-    assert "window.print()" in page.text
+    assert 'id="print-button"' in page.text and "manager/print.js" in page.text
     assert 'data-table="service"' in page.text and 'data-table="hour"' in page.text
     with client.get("/manage/static/manager/manager.css") as response:
         css = response.text

@@ -43,6 +43,8 @@ CALLERS: dict[str, tuple[str, bool]] = {
     "manager_other": ("manager", False),
     "kiosk_other": ("kiosk", False),
     "display_other": ("display", False),
+    "node": ("node", True),  # the demo centre's sync node (queue_server/sync)
+    "node_other": ("node", False),
 }
 # which words of an endpoint's ``admits`` let each kind in
 ADMITTED_BY = {
@@ -51,6 +53,7 @@ ADMITTED_BY = {
     "admin": {"admin", "manager", "staff"},
     "kiosk": {"kiosk"},
     "display": {"display"},
+    "node": {"node"},
     "anonymous": set(),
 }
 # Resources not tied to a centre by their URL (about the caller), so callers of another
@@ -87,6 +90,8 @@ class World:
                 values[name] = self.serving_token
             elif name == "request_id":
                 values[name] = self.request_id
+            elif name == "service":  # a catalogue entry
+                values[name] = "character"
             else:  # an id of a row seeded first: the demo centre's
                 values[name] = 1 if conv == "int" else "demo"
         return values
@@ -95,6 +100,8 @@ class World:
         """Plausible values for body fields, by name."""
         return {
             "service": "character",
+            "centre": "demo",
+            "prefix": "Q",
             "counter": self.other_counter_id,
             "token": self.waiting_token,
             "reason": "checking the table",
@@ -135,6 +142,10 @@ def build_world(session: Session, keys: dict[str, str], passwords: dict[str, str
         staff.api_keys.append(StaffApiKey(key_hash=key_hash(key), label="test"))
         session.add(staff)
         all_keys[username] = key
+    from queue_server.sync.province import register_node
+
+    all_keys["node"] = register_node(session, "demo")[1]
+    all_keys["node_other"] = register_node(session, "north")[1]
     session.commit()
 
     demo = session.scalar(select(Centre).where(Centre.code == "demo"))
@@ -206,7 +217,7 @@ def all_endpoints() -> list[Endpoint]:
 
 def best_caller(ep: Endpoint) -> str:
     """The demo centre's caller with the widest rights that the endpoint admits."""
-    for caller in ("admin", "manager", "clerk", "kiosk", "display"):
+    for caller in ("admin", "manager", "clerk", "kiosk", "display", "node"):
         if expectation(ep, caller) in ("admitted", "public"):
             return caller if ep.admits != PUBLIC else "anonymous"
     raise AssertionError(f"{ep.method} {ep.path} admits nobody")

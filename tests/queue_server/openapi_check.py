@@ -134,6 +134,10 @@ def sample(schema: dict[str, Any] | bool, root: dict[str, Any], hints: dict[str,
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
+    if schema.get("type") == "object" and "oneOf" in schema:  # one of these sets of fields
+        props = schema.get("properties", {})
+        wanted = [*schema.get("required", []), *schema["oneOf"][0].get("required", [])]
+        return {p: sample(props[p], root, hints, p) for p in wanted}
     for key in ("anyOf", "oneOf"):
         if key in schema:
             options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]

@@ -207,7 +207,7 @@ def test_malformed_input_is_a_4xx_never_a_500(
     assert problems == [], "\n".join(problems)
 
 
-WRITES = [ep for ep in ENDPOINTS if ep.admits != PUBLIC and ep.method != "GET"]
+WRITES = [ep for ep in ENDPOINTS if ep.csrf]  # writes a browser session may make
 
 
 @pytest.mark.parametrize("ep", WRITES, ids=[f"{ep.method} {ep.path}" for ep in WRITES])
@@ -220,7 +220,13 @@ def test_a_browser_session_needs_the_csrf_token(
     token = client.get("/api/v1/auth/csrf").get_json()["csrf_token"]
     admits = set(ep.admits)
     username = (
-        "clerk1" if admits & {"clerk", "staff"} else "manager" if admits & {"manager", "admin"} else None
+        "clerk1"
+        if admits & {"clerk", "staff"}
+        else "manager"
+        if "manager" in admits
+        else "admin"
+        if "admin" in admits
+        else None
     )
     if username is not None:
         signed_in = client.post(
@@ -291,21 +297,18 @@ def test_login_needs_the_csrf_token_and_passwords_are_argon2id(
     assert hashes and all(h.startswith("$argon2id$") for (h,) in hashes)
 
 
-def test_repeated_failures_lock_the_account_and_the_count_survives_the_refusal(
+def test_repeated_failures_throttle_the_account_from_that_address_only(
     app: Flask, session: Session, passwords: dict[str, str]
 ) -> None:
-    from queue_server.models import Staff
+    from queue_server.models import Event
 
     limit = app.config["LOGIN_MAX_FAILURES"]
-    for attempt in range(1, limit):
+    for _ in range(limit):
         assert browser_login(app, "clerk3", "wrong")[2] == 401
-        session.expire_all()
-        assert session.query(Staff).filter_by(username="clerk3").one().failed_logins == attempt
-    assert browser_login(app, "clerk3", "wrong")[2] == 401
-    assert browser_login(app, "clerk3", passwords["clerk3"])[2] == 429, "locked, whatever the password"
     session.expire_all()
-    assert session.query(Staff).filter_by(username="clerk3").one().locked_until is not None
-    assert browser_login(app, "clerk4", passwords["clerk4"])[2] == 200, "only that account is locked"
+    assert session.query(Event).filter_by(kind="login_failed").count() == limit, "audited, despite the refusal"
+    assert browser_login(app, "clerk3", passwords["clerk3"])[2] == 401, "throttled, with the same answer"
+    assert browser_login(app, "clerk4", passwords["clerk4"])[2] == 200, "only that account is throttled"
 
 
 def test_one_counter_one_clerk_session_one_counter_per_clerk(

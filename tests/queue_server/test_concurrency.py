@@ -21,7 +21,7 @@ from queue_server.models import Centre, Event, Token, TokenState
 from tests.conftest import PG_URL
 from tests.support.race import build_race_centre, drain, issue_many
 
-TOKENS = int(os.environ.get("KHIDMAT_RACE_TOKENS", "2000"))
+TOKENS = int(os.environ.get("KHIDMAT_RACE_TOKENS", "600"))
 
 
 def prepare(session: Session, tokens: int) -> Centre:
@@ -98,3 +98,62 @@ def test_the_retry_takes_the_next_best_when_the_best_is_gone(app: Flask, session
     assert _take(session, tokens[0].id, counter, utcnow()) is False
     count = session.scalar(select(func.count()).where(Token.state == TokenState.CALLED))
     assert count == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_profiles_changing_while_counters_call_keep_every_token_called_once(
+    app: Flask, session: Session
+) -> None:
+    """An administrator rewrites the work profiles of counters 1-3 over and over (services
+    dropped and added, weights changed) while all four counters drain the queue; counter 4
+    keeps serving everything, so the queue empties. Every token is called exactly once."""
+    import threading
+
+    from queue_server.actors import SYSTEM
+    from queue_server.operations import setup
+    from queue_server.unit_of_work import run_in_transaction
+
+    tokens = 150
+    build_race_centre(session, counters=4)
+    session.commit()
+    issue_many(session, "race", tokens)
+    session.commit()
+    centre = session.scalar(select(Centre).where(Centre.code == "race"))
+    assert centre is not None
+    centre_id = centre.id
+    session.commit()
+    profiles = [{"x": 3}, {"y": 1, "z": 9}, {"x": 1, "y": 2, "z": 3}, {"z": 2}, {"x": 9, "z": 1}]
+    done = threading.Event()
+    changes: list[int] = []
+    problems: list[BaseException] = []
+
+    def change_profiles() -> None:
+        try:
+            with app.app_context():
+                i = 0
+                while not done.is_set():
+                    number, profile = 1 + i % 3, profiles[i % len(profiles)]
+
+                    def work(s: Session, number: int = number, profile: dict[str, int] = profile) -> None:
+                        here = s.get(Centre, centre_id)
+                        setup.update_counter(s, SYSTEM, here, number, {"profile": profile})
+
+                    run_in_transaction(work)
+                    changes.append(i)
+                    i += 1
+        except BaseException as exc:
+            problems.append(exc)
+
+    changer = threading.Thread(target=change_profiles)
+    changer.start()
+    try:
+        called = drain(app, "race", [1, 2, 3, 4])
+    finally:
+        done.set()
+        changer.join()
+    assert problems == []
+    assert len(changes) > 5, "the profiles changed while the counters called"
+    session.commit()
+    check_each_called_once(session, centre_id, called, tokens)
+    assert session.scalar(select(func.count(Event.id)).where(Event.kind == "admin.counter_changed")) >= 5

@@ -11,7 +11,9 @@ from queue_server.config import load_config
 from queue_server.extensions import db
 
 
-def test_environment_overrides_defaults_with_their_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_overrides_defaults_with_their_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KHIDMAT_SESSION_COOKIE_SECURE", "1")
     monkeypatch.setenv("KHIDMAT_LOGIN_MAX_FAILURES", "7")
     monkeypatch.setenv("KHIDMAT_SOCKETIO_CHANNEL", "khidmat-lahore")

@@ -120,3 +120,36 @@ def test_rank_orders_every_eligible_candidate() -> None:
         Candidate(4, C, ago(9)),
     ]
     assert [c.token_id for c in rank(cands, view(), NOW)] == [3, 2, 1]
+
+
+def fair_view(k: float | None, **kw: int) -> CounterView:
+    # A is light (weight 1, target 10 min), B heavy (weight 5, target 10 min).
+    return CounterView(7, {A: 1, B: 5}, fairness_k=k, target_seconds={A: 600.0, B: 600.0}, **kw)
+
+
+def test_fairness_bound_lifts_an_overdue_light_token_to_the_top_weight() -> None:
+    light = Candidate(1, A, ago(35))  # 35 min x 1 = 35
+    heavy = Candidate(2, B, ago(10))  # 10 min x 5 = 50
+    assert choose([light, heavy], fair_view(None), NOW) == heavy  # the plain rule
+    # k = 3: 35 min > 3 x 10 min, so A competes at weight 5: 175 > 50.
+    assert choose([light, heavy], fair_view(3), NOW) == light
+    # Not yet overdue (25 min < 30 min): the weights decide as before.
+    light_25 = Candidate(3, A, ago(25))
+    assert choose([light_25, heavy], fair_view(3), NOW) == heavy
+
+
+def test_fairness_bound_still_yields_to_longer_waits_priority_and_direct() -> None:
+    light = Candidate(1, A, ago(35))
+    heavy_longer = Candidate(2, B, ago(40))
+    assert choose([light, heavy_longer], fair_view(3), NOW) == heavy_longer
+    senior = Candidate(3, B, ago(1), is_priority=True)
+    assert choose([light, senior], fair_view(3), NOW) == senior
+    direct = Candidate(4, C, ago(1), target_counter_id=7)
+    assert choose([light, direct], fair_view(3), NOW) == direct
+
+
+def test_fairness_bound_ignores_services_without_a_target() -> None:
+    light = Candidate(1, A, ago(300))
+    heavy = Candidate(2, B, ago(61))
+    no_target = CounterView(7, {A: 1, B: 5}, fairness_k=3)
+    assert choose([light, heavy], no_target, NOW) == heavy

@@ -34,3 +34,68 @@ def test_recent_mean_blends_the_default_until_there_are_samples() -> None:
     assert recent_mean([60], 360) == pytest.approx((60 + 2 * 360) / 3)
     assert recent_mean([60, 60, 60, 60], 360) == 60
     assert recent_mean([1000] * 5 + [60] * 10, 360) == 60  # only the last 10 count
+
+
+# The forecast ----------------------------------------------------------------------
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from queue_server.dispatch import Candidate  # noqa: E402
+from queue_server.estimate import ForecastCounter, QueueSnapshot, as_minutes, forecast  # noqa: E402
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+A, B = 1, 2
+
+
+def snap(counters: list[ForecastCounter], waiting: list[Candidate] = (), **kw: object) -> QueueSnapshot:  # type: ignore[assignment]
+    return QueueSnapshot(NOW, tuple(counters), tuple(waiting), {A: 300.0, B: 600.0}, **kw)  # type: ignore[arg-type]
+
+
+def ago(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def test_nobody_ahead_but_the_counter_busy_is_not_zero() -> None:
+    busy = ForecastCounter(7, {A: 1}, busy_seconds=60.0, busy_service_id=A)
+    assert forecast(snap([busy]), [(A, False)]).new_minutes(A) == 4  # 5 min mean, 1 gone
+    free = ForecastCounter(7, {A: 1})
+    assert forecast(snap([free]), [(A, False)]).new_minutes(A) == 0
+
+
+def test_capacity_follows_demand_not_configured_weight() -> None:
+    # A counter weighted 1:9 towards B, but nobody waits for B: all its time goes to A.
+    counter = ForecastCounter(7, {A: 1, B: 9})
+    waiting = [Candidate(i, A, ago(10 - i)) for i in range(1, 4)]
+    # Three ahead at 5 min each: 15 min (the old estimate: 3 / (0.1 x 0.2/min) = 150).
+    assert forecast(snap([counter], waiting), [(A, False)]).new_minutes(A) == 15
+    assert expected_wait_minutes(3, [CounterCapacity(1, 10, 300)]) == 150
+
+
+def test_waiting_tokens_get_their_own_figures_in_dispatch_order() -> None:
+    counters = [ForecastCounter(7, {A: 1, B: 3}), ForecastCounter(8, {A: 1})]
+    waiting = [Candidate(1, A, ago(6)), Candidate(2, B, ago(3)), Candidate(3, A, ago(2))]
+    result = forecast(snap(counters, waiting))
+    # Counter 7 takes B (3 x 3 = 9 > 6), counter 8 takes token 1; token 3 goes to 8 after 5 min.
+    assert result.waits == {2: 0.0, 1: 0.0, 3: 300.0}
+    assert result.token_minutes(3) == 5
+
+
+def test_priority_and_no_counter_for_the_service() -> None:
+    counter = ForecastCounter(7, {A: 1})
+    waiting = [Candidate(i, A, ago(10)) for i in range(1, 5)]
+    result = forecast(snap([counter], waiting), [(A, True), (A, False), (B, False)])
+    assert result.new_minutes(A, True) == 0
+    assert result.new_minutes(A) == 20
+    assert result.new_minutes(B) is None  # nobody serves B: no honest figure
+
+
+def test_expected_arrivals_of_a_heavier_service_push_a_light_one_back() -> None:
+    counter = ForecastCounter(7, {A: 9, B: 1})
+    waiting = [Candidate(1, B, ago(1))]
+    quiet = forecast(snap([counter], waiting), [(B, False)]).new_minutes(B)
+    busy = forecast(snap([counter], waiting, arrivals_per_minute={A: 0.5}), [(B, False)]).new_minutes(B)
+    assert quiet is not None and busy is not None and busy > quiet
+
+
+def test_as_minutes_rounds_to_nearest() -> None:
+    assert (as_minutes(None), as_minutes(29.0), as_minutes(31.0), as_minutes(600.0)) == (None, 0, 1, 10)

@@ -55,7 +55,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None
     app = create_app(
         {
             "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2",
-            "SECRET_KEY": "x",
+            "SECRET_KEY": "x" * 32,
             "INSTANCE_PATH": tmp_path,
         }
     )
@@ -162,7 +162,9 @@ def test_a_centre_id_reused_by_another_database_is_labelled_by_its_own_code(
     from tests.support.race import build_race_centre, issue_many
 
     def issued(code: str, url: str, instance: Path) -> float:
-        made = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance, "TESTING": True})
+        made = create_app(
+            {"DATABASE_URL": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance, "TESTING": True}
+        )
         with made.app_context():
             build_race_centre(db.session, code=code, counters=1)
             db.session.commit()

@@ -12,7 +12,7 @@ from queue_server import operations as ops
 from queue_server.actors import SYSTEM, Actor
 from queue_server.audit import verify_chain
 from queue_server.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
-from queue_server.models import Centre, Counter, CounterState, Event, Priority, Token, TokenState
+from queue_server.models import Centre, Counter, CounterState, Event, EventNote, Priority, Token, TokenState
 from queue_server.publish import Message, add_sink, remove_sink
 
 
@@ -55,12 +55,14 @@ def test_issue_numbers_per_service_and_records_an_event(session: Session, centre
     assert events(session, "token_issued") == 3
 
 
-def test_issue_reports_people_ahead_and_an_estimate(session: Session, centre: Centre) -> None:
+def test_issue_reports_people_ahead_and_an_estimate(session: Session, centre: Centre, open1: Counter) -> None:
     issue(session, centre)
     issue(session, centre)
     third = ops.issue_token(session, centre, "character", SYSTEM)
     assert third.ahead == 2
+    # One open counter serves the service: the third waits for the first two to be served.
     assert third.eta_minutes is not None and third.eta_minutes > 0
+    assert third.token.eta_ql_minutes is not None and third.token.eta_ql_minutes > 0
     senior = ops.issue_token(session, centre, "character", SYSTEM, priority=Priority.SENIOR)
     assert senior.ahead == 0
 
@@ -304,7 +306,9 @@ def test_call_specific_is_audited_with_its_reason(
     session.commit()
     assert got.id == second.id and got.state == TokenState.CALLED
     event = session.scalar(select(Event).where(Event.kind == "token_called_specific"))
-    assert event is not None and event.data["reason"].startswith("elderly")
+    assert event is not None and event.data == {"number": got.number, "reason_code": "other", "note": True}
+    note = session.scalar(select(EventNote).where(EventNote.event_id == event.id))
+    assert note is not None and note.text.startswith("elderly")
 
 
 def test_cancel_and_staff_only_requeue(session: Session, centre: Centre, clerk1: Actor) -> None:

@@ -22,7 +22,15 @@ import pytest
 import requests
 import socketio
 
-SCREEN_EVENTS = ("snapshot", "token_called", "token_changed", "queue_changed", "counter_changed", "refresh")
+SCREEN_EVENTS = (
+    "snapshot",
+    "token_called",
+    "token_changed",
+    "queue_changed",
+    "counter_changed",
+    "refresh",
+    "service_state",
+)
 
 
 class Screen:
@@ -224,7 +232,7 @@ def socket_events(tmp_path: Path) -> list[str]:
     create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
-            "SECRET_KEY": "x",
+            "SECRET_KEY": "x" * 32,
             "INSTANCE_PATH": tmp_path,
         }
     )
@@ -364,7 +372,7 @@ def test_a_websocket_thread_ending_on_a_gone_client_is_not_a_traceback(tmp_path:
 import threading
 from simple_websocket import ConnectionClosed
 from queue_server.app import create_app
-create_app({{"SECRET_KEY": "x", "INSTANCE_PATH": {str(tmp_path)!r}}})
+create_app({{"SECRET_KEY": "x" * 32, "INSTANCE_PATH": {str(tmp_path)!r}}})
 def gone():
     raise ConnectionClosed(1005, "")
 def broken():
@@ -374,8 +382,13 @@ for target in (gone, broken):
     thread.start()
     thread.join()
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
     assert done.returncode == 0, done.stderr
     assert "ConnectionClosed" not in done.stderr
     assert "RuntimeError: a real fault" in done.stderr

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import update
 
 from queue_server.app import create_app
 from queue_server.extensions import db
+from queue_server.models import OpeningHours
 from queue_server.seed import seed_demo
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +36,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+def wait_true(page: Any, expression: str, timeout: float = 30000) -> None:
+    """Wait until ``expression`` is truthy in the page, under the page's own Content-Security-
+    Policy: Playwright's ``wait_for_function`` polls a string predicate through ``eval`` inside
+    the page, which a policy without ``'unsafe-eval'`` refuses; ``evaluate`` runs through the
+    debugging protocol, which the policy does not govern."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout:.0f} ms: {expression}")
+        page.wait_for_timeout(50)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,6 +62,9 @@ def seed(database_url: str, instance: Path) -> dict[str, Any]:
     )
     with app.app_context():
         result = seed_demo(db.session())
+        # Open round the clock, so that screens do not show "closed" because of the hour
+        # the suite happens to run at; the tests of closed hours set the hours they need.
+        db.session.execute(update(OpeningHours).values(is_closed=False, is_round_the_clock=True))
         db.session.commit()
         db.engine.dispose()
     keys = {p["username"]: p["api_key"] for p in result.staff}
@@ -83,7 +100,7 @@ class LiveServer:
         env.update(
             KHIDMAT_DATABASE_URL=self.database_url,
             KHIDMAT_INSTANCE_PATH=str(self.instance),
-            KHIDMAT_SECRET_KEY="live-test-secret",  # fixed: a restart keeps sessions valid
+            KHIDMAT_SECRET_KEY="live-test-secret-0123456789abcdef",  # fixed: a restart keeps sessions valid
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)

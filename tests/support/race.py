@@ -117,7 +117,7 @@ def main() -> None:
     from queue_server.app import create_app
 
     instance = Path(sys.argv[6]) if len(sys.argv) > 6 else Path("/tmp/khidmat-race")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "race", "INSTANCE_PATH": instance})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "race-secret-0123456789abcdef-0123456789", "INSTANCE_PATH": instance})
     numbers = list(range(int(first), int(first) + int(count)))
     print(json.dumps(drain(app, code, numbers)))
 

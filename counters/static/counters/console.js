@@ -333,6 +333,7 @@
       reject: r && ["open", "in_process", "ready"].indexOf(r.state) >= 0,
       withdraw: r && ["open", "in_process", "ready"].indexOf(r.state) >= 0,
       pause: state.counter.state !== "closed",
+      issue: state.counter.state !== "closed" && state.services.length > 0,
       close: !t,
       escape: true,
     };
@@ -342,6 +343,7 @@
     var on = enabledActions();
     Array.prototype.forEach.call(document.querySelectorAll("#legend .key"), function (k) {
       k.classList.toggle("off", !on[k.dataset.action]);
+      k.setAttribute("aria-disabled", on[k.dataset.action] ? "false" : "true");
     });
   }
   function tick() {
@@ -399,6 +401,17 @@
   function saveRequest() {
     var r = currentRequest();
     if (!r) { toast(T.nothing_selected, "error"); return; }
+    if (feeShortConfirm(r)) return;
+    saveRequestNow(r);
+  }
+  // A fee below the amount due is most often a typing slip: ask before recording it.
+  function feeShortConfirm(r) {
+    var raw = $("f-fee").value.trim();
+    if (!r.fee || raw === "" || !/^[0-9]+$/.test(raw) || Number(raw) >= r.fee) return false;
+    confirmDialog(T.fee_short_title, fmt(T.confirm_fee_short, { received: raw, fee: r.fee }), function () { saveRequestNow(r); });
+    return true;
+  }
+  function saveRequestNow(r) {
     clearFieldErrors();
     var wasSelected = !!selected;
     act("request_save", { request: r.id, fields: formFields(), record: r.state === "open", expect: r.state }).then(function (reply) {
@@ -441,10 +454,24 @@
     body.textContent = "";
     build(body);
     body.appendChild(el("p", { cls: "muted small dialog-foot" }, [el("kbd", { text: "Esc" }), " " + T.esc_cancel]));
+    dialogButtons(body, onKey);
     $("dialog").hidden = false;
     dialog = { onKey: onKey };
     var input = body.querySelector("input");
     if (input) input.focus(); else if (document.activeElement) document.activeElement.blur();
+  }
+  // Every dialog answers a click or a touch as it answers Enter and Esc.
+  function dialogButtons(body, onKey) {
+    function press(key) {
+      return function () { onKey({ key: key, code: key, preventDefault: function () {}, target: document.body }); };
+    }
+    var ok = el("button", { cls: "dialog-button ok", text: T.dialog_ok }, []);
+    var cancel = el("button", { cls: "dialog-button cancel", text: T.dialog_cancel }, []);
+    ok.type = "button"; cancel.type = "button";
+    ok.dataset.key = "Enter"; cancel.dataset.key = "Escape";
+    ok.addEventListener("click", press("Enter"));
+    cancel.addEventListener("click", press("Escape"));
+    body.appendChild(el("div", { cls: "dialog-buttons" }, [ok, cancel]));
   }
   function closeDialog() {
     $("dialog").hidden = true;
@@ -523,6 +550,70 @@
         var s = state.services.filter(function (x) { return x.prefix === letter; })[0];
         if (s) { digits = ""; target = { service: s }; describe(); }
       }
+    });
+  }
+  // Issuing a token at the counter (no kiosk there): a service letter, a priority digit, Enter.
+  var PRIORITIES = ["normal", "senior", "disabled"];
+  function issueDialog() {
+    var service = null, priority = "normal", line;
+    function describe() {
+      Array.prototype.forEach.call($("dialog-body").querySelectorAll("li.chosen"), function (li) { li.classList.remove("chosen"); });
+      if (service) $("dialog-body").querySelector('li[data-prefix="' + service.prefix + '"]').classList.add("chosen");
+      $("dialog-body").querySelector('li[data-priority="' + priority + '"]').classList.add("chosen");
+      line.textContent = service ? fmt(T.issue_confirm, { service: service.prefix + " · " + name(service), priority: T["priority_" + priority] }) : "";
+    }
+    openDialog(T.issue_title, function (body) {
+      body.appendChild(el("p", { cls: "muted", text: T.issue_help }));
+      var cols = el("div", { cls: "transfer-cols" });
+      var services = el("ul", { cls: "pick-list services" });
+      state.services.forEach(function (s) {
+        services.appendChild(el("li", { data: { prefix: s.prefix } }, [el("kbd", { text: s.prefix }), " " + name(s)]));
+      });
+      var classes = el("ul", { cls: "pick-list priorities" });
+      PRIORITIES.forEach(function (p, i) {
+        classes.appendChild(el("li", { data: { priority: p } }, [el("kbd", { text: String(i + 1) }), " " + T["priority_" + p]]));
+      });
+      cols.appendChild(el("div", {}, [el("h3", { text: T.services }), services]));
+      cols.appendChild(el("div", {}, [el("h3", { text: T.priority }), classes]));
+      body.appendChild(cols);
+      line = el("p", { cls: "confirm-line", id: "issue-target" });
+      body.appendChild(line);
+    }, function (ev) {
+      if (ev.key === "Escape") { ev.preventDefault(); closeDialog(); return; }
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        if (!service) return;
+        closeDialog();
+        act("issue", { service: service.code, priority: priority }).then(function (reply) {
+          if (reply && reply.ok && reply.issued) issuedDialog(reply.issued);
+        });
+        return;
+      }
+      var d = digitOf(ev);
+      if (d !== null && d >= 1 && d <= PRIORITIES.length) { ev.preventDefault(); priority = PRIORITIES[d - 1]; describe(); return; }
+      var letter = letterOf(ev);
+      if (letter) {
+        ev.preventDefault();
+        var s = state.services.filter(function (x) { return x.prefix === letter; })[0];
+        if (s) { service = s; describe(); }
+      }
+    });
+    describe();
+  }
+  function issuedDialog(t) {
+    var p = t.print || {};
+    openDialog(fmt(T.issued_title, { number: t.number }), function (body) {
+      body.appendChild(el("p", { cls: "issued-number", id: "issued-number" }, [num(t.number)]));
+      body.appendChild(el("p", { text: name(t.service) + " · " + fmt(T.issued_ahead, { count: t.ahead }) }));
+      var note = p.printed ? T.issued_printed : (p.configured ? fmt(T.issued_not_printed, { status: p.status }) : T.issued_no_printer);
+      body.appendChild(el("p", { cls: "issued-print " + (p.printed ? "ok" : (p.configured ? "error" : "info")), id: "issued-print", text: note }));
+      if (!p.printed) {
+        if (t.ticket_url) body.appendChild(el("img", { cls: "issued-ticket", id: "issued-ticket", src: t.ticket_url, alt: fmt(T.issued_title, { number: t.number }) }));
+        body.appendChild(el("p", { cls: "small" }, [T.tracking + ": ", el("bdi", { cls: "num", id: "issued-tracking", text: t.tracking_url })]));
+      }
+      body.appendChild(el("p", { cls: "muted small", text: T.issued_close }));
+    }, function (ev) {
+      if (ev.key === "Escape" || ev.key === "Enter") { ev.preventDefault(); closeDialog(); }
     });
   }
   function reasonDialog(outcome) {
@@ -619,6 +710,10 @@
     KeyJ: function () { reasonDialog("reject"); },
     KeyW: function () { reasonDialog("withdraw"); },
     KeyB: function () { act(state.counter.state === "paused" ? "resume" : "pause"); },
+    KeyI: function () {
+      if (!state.services.length || state.counter.state === "closed") return;
+      issueDialog();
+    },
     KeyZ: function () {
       confirmDialog(T.close_title, fmt(T.confirm_close, { number: cfg.counter.number }), function () { act("close"); });
     },
@@ -656,6 +751,26 @@
   document.getElementById("request-form").addEventListener("input", function () { dirty = true; });
   document.getElementById("request-form").addEventListener("submit", function (ev) { ev.preventDefault(); saveRequest(); });
 
+  // The legend's keys are buttons too: a click or a touch does what the key does.
+  function bindLegendButtons() {
+    var codes = { call_next: "KeyN", recall: "KeyR", start: "KeyS", no_show: "KeyX", park: "KeyP", unpark: "KeyU",
+      transfer: "KeyT", complete: "KeyC", requeue: "KeyQ", edit: "KeyE", advance: "KeyA", collect: "KeyL",
+      reject: "KeyJ", withdraw: "KeyW", issue: "KeyI", pause: "KeyB", close: "KeyZ", escape: "Escape" };
+    Array.prototype.forEach.call(document.querySelectorAll("#legend .key"), function (k) {
+      k.addEventListener("click", function () {
+        k.blur();
+        if (refusal || dialog || !state || k.classList.contains("off")) return;
+        var code = codes[k.dataset.action];
+        if (code === "Escape") {
+          if (selected) { selected = null; formFor = null; dirty = false; render(); }
+          return;
+        }
+        if (KEYS[code]) KEYS[code]();
+      });
+    });
+  }
+
+  bindLegendButtons();
   setInterval(tick, 1000);
   claimAndJoin();
 })();

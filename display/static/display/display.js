@@ -19,7 +19,8 @@
     counters: [],     // counter_public, in the zone, by number
     services: [],     // queue_summary
     recent: [],       // token_public, newest first, in the zone
-    latest: null,     // {token, kind}
+    calls: [],        // {token, kind} still current (called, or a collection not yet collected), newest first
+    latest: null,     // calls[0]: what the big panel shows
     offsetMs: 0,      // server clock minus this clock
   };
   // What the browser tests read; nothing on the page depends on it.
@@ -264,13 +265,17 @@
     var audio = new Audio();
     audio.preload = "auto";
     audio.src = url; // fetched now, while earlier announcements still play
-    queue.push({ audio: audio, url: url, number: token.number, kind: kind, fallback: false });
-    while (queue.length > MAX_QUEUED) queue.shift(); // a backlog this long is stale; keep the latest
+    var item = { audio: audio, url: url, id: token.id, counter: token.counter, number: token.number, kind: kind, fallback: false, at: Date.now() };
+    if (mergeRepeat(item)) { pump(); return; }
+    queue.push(item);
+    while (queue.length > MAX_QUEUED) skipped(queue.shift(), "backlog"); // a backlog this long is stale; keep the latest
     pump();
   }
 
   function pump() {
-    if (current || soundBlocked || !queue.length) return;
+    if (current || soundBlocked) return;
+    dropStale();
+    if (!queue.length) return;
     var item = queue.shift();
     current = item;
     var finished = false;
@@ -335,6 +340,66 @@
     play(item.audio);
   }
 
+  /* Burst policy (issue 14): what is said must still be true when it is said, and late.
+   * - merged: a call for a token already waiting to be announced (a recall) takes that place
+   *   in the queue instead of being said twice;
+   * - dropped when no longer current: a token served, gone or called again elsewhere, or a
+   *   counter that has called someone newer (superseded), is not announced;
+   * - bounded: a waiting announcement is dropped while a newer one waits when it is older
+   *   than ANNOUNCE_BOUND_MS or saying it would start the newest later than that (the newest
+   *   is always said; a recall, repeating a call already heard, may come later than the
+   *   bound); every call was shown large when it came.
+   * bench/bench_announce_burst.py replays this on the real WAV lengths. */
+  var ANNOUNCE_BOUND_MS = 15000;
+  probe.skipped = [];
+  function skipped(item, why) {
+    remember(probe.skipped, { number: item.number, kind: item.kind, why: why, at: item.at, dropped: Date.now() });
+  }
+  function mergeRepeat(item) {
+    for (var i = 0; i < queue.length; i += 1) {
+      if (queue[i].id === item.id) {
+        skipped(queue[i], "merged");
+        item.at = Math.min(item.at, queue[i].at);
+        queue[i] = item;
+        return true;
+      }
+    }
+    return false;
+  }
+  function stillCurrent(item) {
+    var call = null;
+    for (var i = 0; i < state.calls.length; i += 1) {
+      if (state.calls[i].token.id === item.id) { call = state.calls[i]; break; }
+    }
+    if (!call) return "over";
+    for (var j = 0; j < state.calls.length && state.calls[j] !== call; j += 1) {
+      var newer = state.calls[j];
+      if (newer.token.counter === item.counter && newer.kind !== "collection" && item.kind !== "collection") return "superseded";
+    }
+    return null;
+  }
+  var ANNOUNCE_GUESS_MS = 12000; // chime + Urdu + English, until the WAV's length is known
+  function lengthMs(item) {
+    var d = item.audio && item.audio.duration;
+    return isFinite(d) && d > 0 ? d * 1000 : ANNOUNCE_GUESS_MS;
+  }
+  function dropStale() {
+    var now = Date.now();
+    // The newest first call: a recall repeats a call already heard and pushes nothing out.
+    var newest = null;
+    queue.forEach(function (item) { if (item.kind !== "recall") newest = item; });
+    newest = newest || queue[queue.length - 1];
+    queue = queue.filter(function (item, i) {
+      var why = stillCurrent(item);
+      // Late: this call has waited past the bound, or saying it would push the newest call
+      // waiting past the bound.
+      if (!why && i < queue.length - 1 && item !== newest &&
+          (now - item.at > ANNOUNCE_BOUND_MS || now + lengthMs(item) + 300 - newest.at > ANNOUNCE_BOUND_MS)) why = "late";
+      if (why) { skipped(item, why); return false; }
+      return true;
+    });
+  }
+
   function blockSound() {
     soundBlocked = true;
     probe.audio = "blocked";
@@ -360,10 +425,10 @@
     state.counters = (snap.counters || []).filter(function (c) { return inZone(c.number); }).sort(byNumber);
     state.services = snap.services || [];
     state.recent = (snap.recent_calls || []).filter(function (t) { return inZone(t.counter); }).slice(0, RECENT_KEPT);
-    var keep = state.latest && state.recent.length && state.recent[0].id === state.latest.token.id ? state.latest.kind : null;
-    state.latest = state.recent.length
-      ? { token: state.recent[0], kind: keep || (state.recent[0].recalls > 0 ? "recall" : "call") }
-      : null;
+    // The big panel shows the latest call that is still current, as the server knows it:
+    // a refresh never brings back a token that was served, nor hides a collection call.
+    state.calls = (snap.calls || []).filter(function (c) { return c.token && inZone(c.token.counter); });
+    state.latest = state.calls[0] || null;
     setNotice(snap.centre);
     drawHero(false);
     drawRecent();
@@ -378,7 +443,8 @@
     if (!t || !inZone(t.counter)) return;
     var kind = payload.kind === "recall" || payload.kind === "collection" ? payload.kind : "call";
     state.recent = [t].concat(state.recent.filter(function (r) { return r.id !== t.id; })).slice(0, RECENT_KEPT);
-    state.latest = { token: t, kind: kind };
+    state.calls = [{ token: t, kind: kind }].concat(state.calls.filter(function (c) { return c.token.id !== t.id; }));
+    state.latest = state.calls[0];
     state.counters.forEach(function (c) {
       if (c.number === t.counter) c.current = t;
       else if (c.current && c.current.id === t.id) c.current = null;
@@ -395,7 +461,15 @@
     if (!t) return;
     var atCounter = t.state === "called" || t.state === "serving" || t.state === "parked";
     state.recent = state.recent.map(function (r) { return r.id === t.id ? t : r; });
-    if (state.latest && state.latest.token.id === t.id) state.latest.token = t;
+    // A call is over when its token came to the counter (or left), a collection call when
+    // the documents were collected: the panel falls back to the latest call still current.
+    var before = state.latest;
+    state.calls = state.calls.filter(function (c) {
+      if (c.token.id !== t.id) return true;
+      return c.kind === "collection" ? !payload.collection_over : t.state === "called";
+    });
+    state.latest = state.calls[0] || null;
+    if (state.latest !== before) { drawHero(false); drawRecent(); }
     state.counters.forEach(function (c) {
       if (c.current && c.current.id === t.id) c.current = atCounter && c.number === t.counter ? t : null;
     });
@@ -423,7 +497,7 @@
 
   window.addEventListener("resize", function () { paginateWaiting(); });
 
-  Khidmat.live({
+  probe.live = Khidmat.live({
     join: { screen: "display", centre: cfg.centre },
     on: {
       snapshot: applySnapshot,

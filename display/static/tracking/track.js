@@ -173,7 +173,10 @@
   function drawStatus() {
     var box = $("tk-status");
     var entry = STATUS[view.state];
-    if (!entry) { box.hidden = true; return; }
+    // One story at a time: while a request waits to be collected, the request tells it
+    // (where and until when), not "your visit is complete".
+    var pending = view.request && ["open", "in_process", "ready"].indexOf(view.request.state) >= 0;
+    if (!entry || (view.state === "done" && pending)) { box.hidden = true; return; }
     fill(box, S[entry[0]], { counter: view.counter });
     box.dataset.tone = entry[1];
     box.hidden = false;
@@ -197,6 +200,27 @@
       fill(where, req.collect_counter ? S.collect_at_counter : S.collect_at_centre, values);
       where.appendChild(document.createTextNode(" " + S.bring_ticket));
     }
+    drawDelivery(req.delivery);
+  }
+
+  /* Documents sent to the door: where they are, never the address. */
+  function drawDelivery(delivery) {
+    var line = $("tk-request-delivery");
+    line.hidden = !delivery;
+    if (!delivery) return;
+    var template = S["delivery_" + delivery.state] || delivery.state;
+    fill(line, template, { courier: delivery.courier, consignment: delivery.consignment });
+    if (delivery.state !== "returned") $("tk-request-where").hidden = true;
+  }
+
+  /* A token taken from the phone: the code to check in with at the kiosk, until used. */
+  function drawCheckIn() {
+    var remote = view.remote;
+    var box = $("tk-checkin");
+    box.hidden = !remote || remote.checked_in || view.state !== "waiting";
+    if (box.hidden) return;
+    $("tk-checkin-text").textContent = S.check_in_at_kiosk;
+    $("tk-checkin-code").textContent = remote.check_in_code;
   }
 
   function drawFeedback() {
@@ -223,6 +247,7 @@
     drawWait();
     drawStatus();
     drawRequest();
+    drawCheckIn();
     drawFeedback();
     // Nothing more to ring for once the visit is over and no request waits to be collected.
     var over = ["done", "no_show", "cancelled", "closed"].indexOf(view.state) >= 0;

@@ -49,6 +49,7 @@
     statusFailures: 0,
     printer: null,
     outOfService: false,
+    opening: cfg.opening || null,  // {open_now, opens_at, ...}: outside opening hours, "closed"
   };
 
   function $(id) { return document.getElementById(id); }
@@ -163,6 +164,11 @@
     // Laid out only when shown: the columns are balanced on measured heights.
     if ($("screen-services").hidden) return;
     box.textContent = "";
+    // Before any counter opens (early morning) every service is unserved: one line says
+    // so, rather than a mark on every button.
+    state.noneServed = state.services.length > 0 && state.services.every(function (s) { return s.served_now === false; });
+    // (said after choosing, on the token screen and on the ticket; the service screen
+    // has no room for a line above 19 services)
     var byGroup = {};
     state.services.forEach(function (s) { (byGroup[s.group] = byGroup[s.group] || []).push(s); });
     var groups = cfg.groups.slice();
@@ -211,8 +217,8 @@
     waiting.appendChild(service.waiting || state.lang !== "ur" ? el("span", "k-stat-value", digits(service.waiting || 0))
                                                                : el("span", "k-stat-none", t("none_short")));
     stats.appendChild(waiting);
-    var label = nameOf(service, state.lang) + ". " +
-      (service.waiting ? fill(t("waiting_n"), service.waiting) : t("waiting_none"));
+    // What the icons say, for a screen reader (the visible name stays the button's name).
+    var label = service.waiting ? fill(t("waiting_n"), service.waiting) : t("waiting_none");
     if (service.waiting) {
       var minutes = service.eta_minutes;
       var eta = el("span", "k-stat k-eta");
@@ -222,7 +228,15 @@
       label += ". " + waitText(minutes);
     }
     button.appendChild(stats);
-    button.setAttribute("aria-label", label);
+    if (service.served_now === false && !state.noneServed) {
+      // Honest about it: no counter serves this now (and where the centre does not issue
+      // ahead, it is not offered until one opens).
+      button.classList.add("k-unserved");
+      stats.appendChild(el("span", "k-unserved-tag", t("unserved_short")));  // in the stats column: no extra row
+      label += ". " + t("unserved_short");
+      if (cfg.unserved === "refuse") button.disabled = true;
+    }
+    button.title = label;  // what the icons say (the visible text stays the button's name)
     button.addEventListener("click", function () { chooseService(service.code); });
     return button;
   }
@@ -241,14 +255,16 @@
 
   /* --- screens --------------------------------------------------------------------- */
 
-  var STEP_TITLES = { services: "choose_service", priority: "who_for", issuing: "issuing", done: "your_token" };
+  var STEP_TITLES = {
+    services: "choose_service", priority: "who_for", issuing: "issuing", done: "your_token", checkin: "have_booking",
+  };
   function renderStep() { $("step-title").textContent = t(STEP_TITLES[state.screen] || "take_token"); }
 
   function show(screen) {
     state.screen = screen;
     renderStep();
     $("kiosk").dataset.screen = screen;
-    ["services", "priority", "issuing", "done"].forEach(function (name) {
+    ["services", "priority", "issuing", "done", "checkin"].forEach(function (name) {
       $("screen-" + name).hidden = name !== screen;
     });
     if (screen === "services") renderServices();
@@ -276,6 +292,9 @@
     if (!service) return;
     box.appendChild(el("span", "k-prefix num", service.prefix));
     box.appendChild(el("span", "k-chosen-name", nameOf(service, state.lang), state.lang));
+    var note = $("unserved-note");
+    note.hidden = service.served_now !== false;
+    note.textContent = note.hidden ? "" : t("unserved_note");
   }
 
   function chooseService(code) {
@@ -335,6 +354,51 @@
     toast(message);
   }
 
+  /* --- bookings: check in by the code (typed on the keypad, or typed by a QR scanner) --- */
+
+  var CODE_KEYS = "ABCDEFGHJKMNPQRSTVWXYZ23456789";
+  function setUpCheckIn() {
+    if (!cfg.appointments) return;
+    $("btn-booking").hidden = false;
+    var keys = $("checkin-keys");
+    CODE_KEYS.split("").forEach(function (ch) {
+      var key = el("button", "k-key", ch);
+      key.type = "button";
+      key.addEventListener("click", function () {
+        var input = $("checkin-code");
+        if (input.value.length < 12) input.value += ch;
+      });
+      keys.appendChild(key);
+    });
+    $("btn-booking").addEventListener("click", function () {
+      $("checkin-code").value = "";
+      show("checkin");
+      $("checkin-code").focus();
+    });
+    $("checkin-back").addEventListener("click", function () { goHome(true); });
+    $("checkin-clear").addEventListener("click", function () { $("checkin-code").value = ""; $("checkin-code").focus(); });
+    $("checkin-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      checkIn($("checkin-code").value.trim().toUpperCase());
+    });
+  }
+  function checkIn(code) {
+    if (state.busy || !code || state.outOfService) return;
+    state.busy = true;
+    var slow = setTimeout(function () { show("issuing"); }, 250);
+    answered(Khidmat.api("POST", cfg.urls.check_in, { code: code })).then(function (r) {
+      clearTimeout(slow);
+      state.busy = false;
+      if (r.ok) { state.token = r.data; renderDone(); show("done"); refreshStatus(); return; }
+      if (r.status === 404 || r.status === 409) {
+        show("checkin");
+        toast((r.data || {})["message_" + state.lang] || (r.data || {}).message || t("try_again"));
+        return;
+      }
+      handleFailure(r, "checkin");
+    });
+  }
+
   /* --- the token ------------------------------------------------------------------- */
 
   function renderDone() {
@@ -351,6 +415,9 @@
       badge.appendChild(icon(tok.priority === "senior" ? "senior" : "wheelchair"));
       badge.appendChild(el("span", null, t(tok.priority)));
     }
+    var unserved = serviceByCode((tok.service || {}).code);
+    $("done-unserved").hidden = !(unserved && unserved.served_now === false);
+    $("done-unserved").textContent = $("done-unserved").hidden ? "" : t("unserved_note");
     $("done-ahead").textContent = tok.ahead || state.lang !== "ur" ? digits(tok.ahead || 0) : t("none_short");
     var eta = duration(tok.eta_minutes);
     $("done-eta").textContent = eta;
@@ -458,13 +525,15 @@
     var refusing = printer && state.printer.when_down === "refuse";
     // A citizen reading their token keeps it on screen, and a token being issued is let
     // finish: the overlay waits until then.
-    var out = (server || refusing) && state.screen !== "done" && !state.busy;
+    var closed = !server && state.opening && state.opening.open_now === false;
+    var out = (server || refusing || closed) && state.screen !== "done" && !state.busy;
     var reason = server ? "oos_server" : "oos_printer";
-    $("oos-title-ur").textContent = cfg.strings.ur.oos_title;
-    $("oos-title-en").textContent = cfg.strings.en.oos_title;
-    $("oos-text-ur").textContent = cfg.strings.ur[reason];
-    $("oos-text-en").textContent = cfg.strings.en[reason];
-    $("oos").dataset.reason = server ? "server" : "printer";
+    var title = closed ? "closed_title" : "oos_title";
+    $("oos-title-ur").textContent = cfg.strings.ur[title];
+    $("oos-title-en").textContent = cfg.strings.en[title];
+    $("oos-text-ur").textContent = closed ? closedText("ur") : cfg.strings.ur[reason];
+    $("oos-text-en").textContent = closed ? closedText("en") : cfg.strings.en[reason];
+    $("oos").dataset.reason = server ? "server" : closed ? "closed" : "printer";
     if (out !== state.outOfService) {
       state.outOfService = out;
       $("oos").hidden = !out;
@@ -475,17 +544,33 @@
     $("printer-banner").hidden = out || !printer || refusing || state.screen === "done";
   }
 
+  /* Outside opening hours: when it opens again, in each language. */
+  function closedText(lang) {
+    var o = state.opening || {};
+    var S = cfg.strings[lang];
+    if (!o.opens_at) return S.closed_no_opening;
+    var time = lang === "ur" ? o.opens_local.replace(/[0-9]/g, function (d) { return URDU_DIGITS[+d]; }) : o.opens_local;
+    if (o.opens_today) return S.closed_opens_today.replace("{time}", time);
+    var day = o.opens_at;
+    try {
+      day = new Intl.DateTimeFormat(lang === "ur" ? "ur-PK" : "en-GB", { weekday: "long", timeZone: cfg.centre.timezone })
+        .format(new Date(o.opens_at));
+    } catch (e) { /* an old browser: the date as it came */ }
+    return S.closed_opens_on.replace("{day}", day).replace("{time}", time);
+  }
+
   /* --- health ---------------------------------------------------------------------- */
 
   var statusPending = false;
   function refreshStatus() {
     if (statusPending) return;
     statusPending = true;
-    Khidmat.api("GET", cfg.urls.status).then(function (r) {
+    answered(Khidmat.api("GET", cfg.urls.status)).then(function (r) {  // a hung poll must not stop the next
       statusPending = false;
       if (r.ok) {
         state.statusFailures = 0;
         state.printer = r.data.printer;
+        if (r.data.opening) state.opening = r.data.opening;
       } else if (r.status === 401) {
         window.location.reload();  // no longer paired: the pairing screen
         return;
@@ -504,6 +589,7 @@
   $("btn-back").addEventListener("click", function () { goHome(true); });
   $("btn-done").addEventListener("click", function () { goHome(false); });
   $("btn-reprint").addEventListener("click", reprint);
+  setUpCheckIn();
   $("toast-ok").addEventListener("click", hideToast);
   $("toast").addEventListener("click", function (ev) { if (ev.target === $("toast")) hideToast(); });
   document.querySelectorAll("[data-priority]").forEach(function (button) {

@@ -51,6 +51,7 @@
     show("kpi-within", share(totals.within_target_share));
     show("kpi-noshow", share(totals.no_show_rate));
     show("kpi-counters", totals.counters_open + " / " + totals.counters);
+    show("kpi-eta-error", totals.eta_scored ? minutes(totals.eta_shown_mae_seconds) + " | " + minutes(totals.eta_ql_mae_seconds) : "–");
   }
 
   function drawServices(live) {
