@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.printing import (
-    STATUS_MESSAGES,
     PrinterConfig,
     PrintError,
     PrinterStatus,
     can_print,
     open_printer,
+    status_message,
 )
 from kiosk.ticket import TicketData, render_ticket
 
@@ -131,7 +131,7 @@ def printer_state(printer: KioskPrinter, status: PrinterStatus | None) -> dict[s
         "when_down": printer.when_down,
     }
     if status not in (PrinterStatus.OK, PrinterStatus.UNKNOWN):
-        body["message_en"], body["message_ur"] = STATUS_MESSAGES[status]
+        body["message_en"], body["message_ur"] = status_message(status)
     return body
 
 
@@ -154,8 +154,8 @@ def print_block(
     elif not outcome.printed:
         body["level"] = "error"
         status = PrinterStatus(outcome.status)
-        body["message_en"], body["message_ur"] = STATUS_MESSAGES[status]
+        body["message_en"], body["message_ur"] = status_message(status)
     elif outcome.status == PrinterStatus.PAPER_LOW.value:
         body["level"] = "warning"
-        body["message_en"], body["message_ur"] = STATUS_MESSAGES[PrinterStatus.PAPER_LOW]
+        body["message_en"], body["message_ur"] = status_message(PrinterStatus.PAPER_LOW)
     return body

@@ -32,6 +32,9 @@ from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
 from PIL import Image
 
+from queue_server.errors import N_
+from queue_server.i18n import both
+
 
 class PrinterStatus(StrEnum):
     OK = "ok"
@@ -54,37 +57,29 @@ BLOCKING_STATUSES: frozenset[PrinterStatus] = frozenset(
     }
 )
 
-_ON_SCREEN_EN = "Your token is shown on the screen. Please photograph it or scan the QR code."
-_ON_SCREEN_UR = "آپ کا ٹوکن اسکرین پر دکھایا گیا ہے۔ براہِ کرم اس کی تصویر لے لیں یا QR کوڈ اسکین کریں۔"
-
-#: (English, Urdu) text for the kiosk screen, one per status.
-STATUS_MESSAGES: dict[PrinterStatus, tuple[str, str]] = {
-    PrinterStatus.OK: ("The printer is ready.", "پرنٹر تیار ہے۔"),
-    PrinterStatus.PAPER_LOW: (
-        "The printer is running low on paper. Please tell the staff.",
-        "پرنٹر میں کاغذ کم ہے۔ براہِ کرم عملے کو بتائیں۔",
-    ),
-    PrinterStatus.PAPER_OUT: (
-        f"The printer is out of paper. {_ON_SCREEN_EN}",
-        f"پرنٹر میں کاغذ ختم ہو گیا ہے۔ {_ON_SCREEN_UR}",
-    ),
-    PrinterStatus.OFFLINE: (
-        f"The ticket printer is not available. {_ON_SCREEN_EN}",
-        f"ٹکٹ پرنٹر دستیاب نہیں ہے۔ {_ON_SCREEN_UR}",
-    ),
-    PrinterStatus.COVER_OPEN: (
-        f"The printer cover is open. {_ON_SCREEN_EN}",
-        f"پرنٹر کا ڈھکن کھلا ہے۔ {_ON_SCREEN_UR}",
-    ),
-    PrinterStatus.TIMEOUT: (
-        f"The printer is not responding. {_ON_SCREEN_EN}",
-        f"پرنٹر جواب نہیں دے رہا۔ {_ON_SCREEN_UR}",
-    ),
-    PrinterStatus.UNKNOWN: (
-        f"The ticket could not be printed. {_ON_SCREEN_EN}",
-        f"ٹکٹ پرنٹ نہیں ہو سکا۔ {_ON_SCREEN_UR}",
-    ),
+# English message ids of the Babel catalogue (kiosk/translations); ``status_message`` gives
+# both languages.
+_ON_SCREEN = N_("Your token is shown on the screen. Please photograph it or scan the QR code.")
+_STATUS_TEXT: dict[PrinterStatus, str] = {
+    PrinterStatus.OK: N_("The printer is ready."),
+    PrinterStatus.PAPER_LOW: N_("The printer is running low on paper. Please tell the staff."),
+    PrinterStatus.PAPER_OUT: N_("The printer is out of paper."),
+    PrinterStatus.OFFLINE: N_("The ticket printer is not available."),
+    PrinterStatus.COVER_OPEN: N_("The printer cover is open."),
+    PrinterStatus.TIMEOUT: N_("The printer is not responding."),
+    PrinterStatus.UNKNOWN: N_("The ticket could not be printed."),
 }
+_TOKEN_ON_SCREEN = frozenset(_STATUS_TEXT) - {PrinterStatus.OK, PrinterStatus.PAPER_LOW}
+
+
+def status_message(status: PrinterStatus) -> tuple[str, str]:
+    """(English, Urdu) text for the kiosk screen: what the printer's status means, and where
+    the token is when no ticket came out."""
+    english, urdu = both(_STATUS_TEXT[status])
+    if status in _TOKEN_ON_SCREEN:
+        more_en, more_ur = both(_ON_SCREEN)
+        english, urdu = f"{english} {more_en}", f"{urdu} {more_ur}"
+    return english, urdu
 
 
 def can_print(status: PrinterStatus) -> bool:
@@ -102,7 +97,7 @@ class PrintError(Exception):
     def __init__(self, status: PrinterStatus, detail: str | None = None) -> None:
         self.status = status
         self.detail = detail
-        message = STATUS_MESSAGES[status][0]
+        message = status_message(status)[0]
         super().__init__(f"{message} ({detail})" if detail else message)
 
 

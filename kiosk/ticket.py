@@ -26,6 +26,9 @@ import qrcode
 import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont, features
 
+from queue_server.errors import N_
+from queue_server.i18n import both
+
 PAPER_WIDTHS: dict[str, int] = {"58mm": 384, "80mm-512": 512, "80mm": 576}
 
 PRIORITIES: frozenset[str] = frozenset({"normal", "senior", "disabled"})
@@ -62,10 +65,7 @@ FONT_CANDIDATES: dict[str, tuple[str, ...]] = {
 _URDU_ROLES = frozenset({"urdu", "urdu_bold"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _URDU_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-_PRIORITY_LABELS: dict[str, tuple[str, str]] = {
-    "senior": ("SENIOR CITIZEN", "بزرگ شہری"),
-    "disabled": ("PERSON WITH DISABILITY", "خصوصی فرد"),
-}
+_PRIORITY_LABELS: dict[str, str] = {"senior": N_("SENIOR CITIZEN"), "disabled": N_("PERSON WITH DISABILITY")}
 _INK = 0
 _PAPER = 255
 _REFERENCE_WIDTH = 576  # sizes below are in dots at 80 mm / 576 dots and scale with width
@@ -158,7 +158,8 @@ def _direction(rtl: bool) -> tuple[str | None, str | None]:
 # --- text blocks ---------------------------------------------------------------------------
 
 # Strings whose ink spans the font's usual ascender-to-descender range, so that every line of
-# a given font and size gets the same height and baselines stay evenly spaced.
+# a given font and size gets the same height and baselines stay evenly spaced (glyphs to
+# measure, not text anyone reads: no catalogue entry).
 _VERTICAL_REFERENCE = {False: "ÅHdgjpy", True: "لگکیںےجہ"}
 
 
@@ -363,53 +364,45 @@ def format_issued_at(issued_at: datetime) -> str:
     return f"{issued_at.day} {month} {issued_at.year} {issued_at:%H:%M}"
 
 
-def _urdu_number(value: int) -> str:
-    return str(value).translate(_URDU_DIGITS)
+def _both(message: str, **numbers: int) -> tuple[str, str]:
+    """(English, Urdu) of a catalogue message; the Urdu line is printed with Urdu digits."""
+    english, urdu = both(message, **numbers)
+    return english, urdu.translate(_URDU_DIGITS)
 
 
 def people_ahead_text(people_ahead: int) -> tuple[str, str]:
     """(English, Urdu) line for the number of people ahead."""
     if people_ahead == 0:
-        return "No one ahead of you", "آپ سے پہلے کوئی نہیں"
+        return _both(N_("No one ahead of you"))
     if people_ahead == 1:
-        return "1 person ahead of you", "آپ سے پہلے ۱ فرد"
-    return (
-        f"{people_ahead} people ahead of you",
-        f"آپ سے پہلے {_urdu_number(people_ahead)} افراد",
-    )
+        return _both(N_("1 person ahead of you"))
+    return _both(N_("%(count)s people ahead of you"), count=people_ahead)
 
 
 def wait_text(eta_minutes: int | None) -> tuple[str, str]:
     """(English, Urdu) line for the expected wait."""
     if eta_minutes is None:
-        return "Expected wait: not known yet", "متوقع انتظار: ابھی معلوم نہیں"
+        return _both(N_("Expected wait: not known yet"))
     if eta_minutes < 1:
-        return "Expected wait: under a minute", "متوقع انتظار: ایک منٹ سے کم"
+        return _both(N_("Expected wait: under a minute"))
     hours, minutes = divmod(eta_minutes, 60)
     if hours == 0:
-        return (
-            f"Expected wait: about {minutes} min",
-            f"متوقع انتظار: تقریباً {_urdu_number(minutes)} منٹ",
-        )
-    en = f"about {hours} h" + (f" {minutes} min" if minutes else "")
-    ur = f"تقریباً {_urdu_number(hours)} گھنٹے" + (f" {_urdu_number(minutes)} منٹ" if minutes else "")
-    return f"Expected wait: {en}", f"متوقع انتظار: {ur}"
+        return _both(N_("Expected wait: about %(minutes)s min"), minutes=minutes)
+    if minutes == 0:
+        return _both(N_("Expected wait: about %(hours)s h"), hours=hours)
+    return _both(N_("Expected wait: about %(hours)s h %(minutes)s min"), hours=hours, minutes=minutes)
 
 
-UNSERVED_TEXT: tuple[str, str] = (
-    "No counter is open for this service yet: you will be called when one opens",
-    "اس سروس کا کوئی کاؤنٹر ابھی کھلا نہیں: کھلنے پر آپ کو بلایا جائے گا",
-)
+def unserved_text() -> tuple[str, str]:
+    return _both(N_("No counter is open for this service yet: you will be called when one opens"))
 
 
-WAIT_INSTRUCTION: tuple[str, str] = (
-    "Please wait for your turn and watch for your number on the screen.",
-    "اپنی باری کا انتظار کریں، نمبر اسکرین پر دیکھیں",
-)
-SCAN_CAPTION: tuple[str, str] = (
-    "Scan to follow your turn",
-    "اپنی باری جاننے کے لیے اسکین کریں",
-)
+def wait_instruction() -> tuple[str, str]:
+    return _both(N_("Please wait for your turn and watch for your number on the screen."))
+
+
+def scan_caption() -> tuple[str, str]:
+    return _both(N_("Scan to follow your turn"))
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -445,10 +438,11 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
         blocks.append(_Placed(name, image, gap_before))
 
     if data.is_reprint:
+        reprint = _both(N_("REPRINT"))
         mark = _row_or_stack(
             [
-                tb("REPRINT", "latin_bold", 30),
-                tb("دوبارہ پرنٹ", "urdu_bold", 28),
+                tb(reprint[0], "latin_bold", 30),
+                tb(reprint[1], "urdu_bold", 28),
             ],
             inner - 2 * px(12),
             px(24),
@@ -464,7 +458,7 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
     add("number", _number_block(data.number, inner, px(170)), px(24))
 
     if data.priority != "normal":
-        en, ur = _PRIORITY_LABELS[data.priority]
+        en, ur = _both(_PRIORITY_LABELS[data.priority])
         pad = px(10)
         content = _row_or_stack(
             [
@@ -480,7 +474,7 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
     add("rule_middle", rule, gap)
     for name, (en, ur) in (
         ("people_ahead", people_ahead_text(data.people_ahead)),
-        ("wait", UNSERVED_TEXT if data.not_served_now else wait_text(data.eta_minutes)),
+        ("wait", unserved_text() if data.not_served_now else wait_text(data.eta_minutes)),
     ):
         add(name, _stack([tb(en, "latin", 24), tb(ur, "urdu", 24)], 0), gap)
 
@@ -488,10 +482,11 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
         matrix = qr_matrix(data.tracking_url)  # ~4 ms of pure Python: build it once
         box = qr_box_size(len(matrix), width * 2 // 5, inner)
         add("qr", _qr_from_matrix(matrix, box).convert("L"), px(6))
+        words = scan_caption()
         caption = _row_or_stack(
             [
-                tb(SCAN_CAPTION[0], "latin", 20),
-                tb(SCAN_CAPTION[1], "urdu", 20),
+                tb(words[0], "latin", 20),
+                tb(words[1], "urdu", 20),
             ],
             inner,
             px(16),
@@ -499,8 +494,9 @@ def _layout(data: TicketData, width: int, include_qr: bool) -> list[_Placed]:
         add("qr_caption", caption, 0)
 
     add("rule_bottom", rule, gap)
-    add("instruction_ur", tb(WAIT_INSTRUCTION[1], "urdu", 26), gap)
-    add("instruction_en", tb(WAIT_INSTRUCTION[0], "latin", 22), px(6))
+    instruction = wait_instruction()
+    add("instruction_ur", tb(instruction[1], "urdu", 26), gap)
+    add("instruction_en", tb(instruction[0], "latin", 22), px(6))
     return blocks
 
 

@@ -41,6 +41,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from queue_server.extensions import csrf, db
 from queue_server.http_errors import respond, translate
+from queue_server.i18n import LANGUAGES, both
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
 from queue_server.operations import appointments, remote
 from queue_server.operations.devices import SEEN_EVERY, note_seen
@@ -67,7 +68,6 @@ OFFLINE_AFTER_SECONDS = 4  # the link may blink; "out of service" only when it s
 REPRINTS_PER_TOKEN = 3
 REPRINT_WINDOW_SECONDS = 600
 
-LANGUAGES = ("en", "ur")
 SCREEN_ONLY = N_("Please photograph this screen or scan the QR code with your phone.")
 
 GROUPS: dict[str, str] = {
@@ -157,16 +157,6 @@ class PrinterUnavailable(DomainError):
 
     def extra(self) -> dict[str, Any]:
         return {"printer": self.printer_status}
-
-
-def both(message: str, **params: Any) -> tuple[str, str]:
-    """(English, Urdu) of a catalogue message."""
-    out = []
-    for lang in LANGUAGES:
-        with force_locale(lang):
-            text = gettext(message)
-        out.append(text % params if params else text)
-    return out[0], out[1]
 
 
 @bp.errorhandler(DomainError)

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, request
 from flask_babel import get_locale
 
+from queue_server import i18n
 from queue_server.config import load_config
 from queue_server.database import configure_engine
 from queue_server.extensions import babel, csrf, db, migrate, socketio
@@ -80,10 +81,7 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_i18n(app: Flask) -> None:
     # One catalogue per package (queue_server, kiosk, counters, display), merged by Babel.
-    folders = [PACKAGE_DIR / "translations"] + [
-        PROJECT_DIR / name / "translations" for name in ("kiosk", "counters", "counters/manager", "display")
-    ]
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in folders if f.is_dir())
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(str(f) for f in i18n.TRANSLATION_FOLDERS)
 
     def select_locale() -> str:
         languages = app.config["LANGUAGES"]

@@ -18,6 +18,8 @@ from queue_server import rooms
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
+from queue_server.errors import N_
+from queue_server.i18n import both
 from queue_server.models import Device, PrintState, Token
 from queue_server.publish import Message, publish
 
@@ -26,16 +28,17 @@ OK, PAPER_LOW, UNKNOWN, NONE = "ok", "paper_low", "unknown", "none"
 FAULTS = frozenset({"paper_out", "offline", "cover_open", "timeout"})
 STATUSES = frozenset({OK, PAPER_LOW, UNKNOWN, NONE} | FAULTS)
 
-# What staff read on the dashboard and counter consoles: "<kiosk>: <what is wrong>".
-_PROBLEMS: dict[str, tuple[str, str]] = {
-    "paper_out": ("the ticket printer is out of paper", "ٹکٹ پرنٹر میں کاغذ ختم ہو گیا ہے"),
-    "paper_low": ("the ticket printer is running low on paper", "ٹکٹ پرنٹر میں کاغذ کم ہے"),
-    "offline": ("the ticket printer is offline or unreachable", "ٹکٹ پرنٹر بند ہے یا رابطہ نہیں ہو رہا"),
-    "cover_open": ("the ticket printer's cover is open", "ٹکٹ پرنٹر کا ڈھکن کھلا ہے"),
-    "timeout": ("the ticket printer does not respond", "ٹکٹ پرنٹر جواب نہیں دے رہا"),
-    "unknown": ("a ticket could not be printed", "ٹکٹ پرنٹ نہیں ہو سکا"),
-    "ok": ("the ticket printer is working again", "ٹکٹ پرنٹر دوبارہ کام کر رہا ہے"),
+# What staff read on the dashboard and counter consoles: "<kiosk>: <what is wrong>."
+_PROBLEMS: dict[str, str] = {
+    "paper_out": N_("%(kiosk)s: the ticket printer is out of paper."),
+    "paper_low": N_("%(kiosk)s: the ticket printer is running low on paper."),
+    "offline": N_("%(kiosk)s: the ticket printer is offline or unreachable."),
+    "cover_open": N_("%(kiosk)s: the ticket printer's cover is open."),
+    "timeout": N_("%(kiosk)s: the ticket printer does not respond."),
+    "unknown": N_("%(kiosk)s: a ticket could not be printed."),
+    "ok": N_("%(kiosk)s: the ticket printer is working again."),
 }
+_NOT_PRINTED = N_("Token %(number)s was not printed; the citizen has it on the kiosk screen.")
 
 
 def _level(status: str, printed: bool | None) -> str:
@@ -54,11 +57,10 @@ def _alert(
     token: Token | None = None,
     printed: bool | None = None,
 ) -> None:
-    en, ur = _PROBLEMS.get(status, _PROBLEMS[UNKNOWN])
-    message_en, message_ur = f"{device.name}: {en}.", f"{device.name}: {ur}۔"
+    message_en, message_ur = both(_PROBLEMS.get(status, _PROBLEMS[UNKNOWN]), kiosk=device.name)
     if token is not None and printed is False:
-        message_en += f" Token {token.number} was not printed; the citizen has it on the kiosk screen."
-        message_ur += f" ٹوکن {token.number} پرنٹ نہیں ہوا؛ شہری کے پاس یہ کیوسک کی اسکرین پر ہے۔"
+        more_en, more_ur = both(_NOT_PRINTED, number=token.number)
+        message_en, message_ur = f"{message_en} {more_en}", f"{message_ur} {more_ur}"
     payload: dict[str, Any] = {
         "kind": "printer",
         "level": _level(status, printed),

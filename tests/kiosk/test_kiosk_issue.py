@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.printing import STATUS_MESSAGES, PrinterStatus
+from kiosk.printing import PrinterStatus, status_message
 from queue_server.audit import verify_chain
 from queue_server.auth import key_hash, new_key
 from queue_server.extensions import db
@@ -293,9 +293,7 @@ def test_kiosk_paper_low_prints_and_warns_staff(
     fake_printer.mode = "paper_low"
     body = kiosk.issue("character").get_json()
     assert body["print"]["printed"] is True and body["print"]["level"] == "warning"
-    assert (body["print"]["message_en"], body["print"]["message_ur"]) == STATUS_MESSAGES[
-        PrinterStatus.PAPER_LOW
-    ]
+    assert (body["print"]["message_en"], body["print"]["message_ur"]) == status_message(PrinterStatus.PAPER_LOW)
     assert len(raster_jobs(fake_printer)) == 1
     assert printer_status(app) == "paper_low"
     warned = alerts_in(alerts)
@@ -323,7 +321,7 @@ def test_kiosk_printer_fault_still_gives_the_token_on_screen(
     p = body["print"]
     assert p["printed"] is False and p["state"] == "failed" and p["status"] == status.value
     assert p["level"] == "error" and p["can_reprint"] is True
-    assert (p["message_en"], p["message_ur"]) == STATUS_MESSAGES[status]
+    assert (p["message_en"], p["message_ur"]) == status_message(status)
     assert "shown on the screen" in p["message_en"] and "اسکرین پر" in p["message_ur"]
     assert raster_jobs(fake_printer) == [], "nothing was sent to a printer that reported a fault"
 
@@ -340,7 +338,7 @@ def test_kiosk_printer_fault_still_gives_the_token_on_screen(
     alert = sent[0].payload
     assert alert["level"] == "error" and alert["status"] == status.value
     assert alert["token"] == {"id": body["id"], "number": "A001"} and alert["device"]["name"] == "Kiosk 1"
-    assert "A001" in alert["message_en"] and "A001" in alert["message_ur"]
+    assert "A001" in alert["message_en"] and "A001 پرنٹ نہیں ہوا" in alert["message_ur"]
 
     # the citizen's screen: the ticket image with the QR, and the tracking page works
     assert kiosk.request("GET", body["ticket_url"]).status_code == 200
@@ -491,7 +489,7 @@ def test_kiosk_status_reports_the_printer_and_records_changes(
     fake_printer.mode = "cover_open"
     down = kiosk.request("GET", "/kiosk/demo/status").get_json()["printer"]
     assert down["can_print"] is False and down["status"] == "cover_open"
-    assert (down["message_en"], down["message_ur"]) == STATUS_MESSAGES[PrinterStatus.COVER_OPEN]
+    assert (down["message_en"], down["message_ur"]) == status_message(PrinterStatus.COVER_OPEN)
     kiosk.request("GET", "/kiosk/demo/status")
     assert len(events_of(app, "printer_fault")) == 1, "a change is recorded once"
 

@@ -1,6 +1,7 @@
 """The printer port: config, escpos adapters against the fake network printer, mocks for USB,
 serial and CUPS, the memory printer, and the guard against real printers."""
 
+import re
 import socket
 import threading
 import time
@@ -16,7 +17,6 @@ from PIL import Image
 
 from kiosk import printing
 from kiosk.printing import (
-    STATUS_MESSAGES,
     CupsTicketPrinter,
     FilePrinter,
     MemoryPrinter,
@@ -28,6 +28,7 @@ from kiosk.printing import (
     SerialPrinter,
     UsbPrinter,
     open_printer,
+    status_message,
 )
 from tests.fakes.escpos_printer import (
     STATUS_BYTES,
@@ -144,14 +145,14 @@ def test_open_printer_picks_the_adapter(kind: str, adapter: type) -> None:
 
 
 def test_every_status_has_an_english_and_urdu_message() -> None:
-    assert set(STATUS_MESSAGES) == set(PrinterStatus)
-    for english, urdu in STATUS_MESSAGES.values():
-        assert english
-        assert urdu
+    for status in PrinterStatus:
+        english, urdu = status_message(status)
+        assert english and urdu
+        assert re.search("[\u0600-\u06ff]", urdu), f"{status}: not translated: {urdu}"
         assert "—" not in urdu  # Noto Naskh has no em dash
-    assert "scan the QR code" in STATUS_MESSAGES[PrinterStatus.PAPER_OUT][0]
-    assert "QR" in STATUS_MESSAGES[PrinterStatus.PAPER_OUT][1]
-    assert str(PrintError(PrinterStatus.COVER_OPEN)) == STATUS_MESSAGES[PrinterStatus.COVER_OPEN][0]
+    assert "scan the QR code" in status_message(PrinterStatus.PAPER_OUT)[0]
+    assert "QR" in status_message(PrinterStatus.PAPER_OUT)[1]
+    assert str(PrintError(PrinterStatus.COVER_OPEN)) == status_message(PrinterStatus.COVER_OPEN)[0]
 
 
 # --- through python-escpos Network to the fake printer ------------------------------------------
@@ -285,7 +286,7 @@ def test_faults_stop_printing(
     with pytest.raises(PrintError) as raised:
         network(fake_printer).print_ticket(ticket_image(), qr_data=URL)
     assert raised.value.status == status
-    assert str(raised.value).startswith(STATUS_MESSAGES[status][0])
+    assert str(raised.value).startswith(status_message(status)[0])
     fake_printer.mode = "ok"  # let a "closed" printer accept again so its jobs can be read
     assert fake_printer.printed == []
     assert RASTER not in fake_printer.received
