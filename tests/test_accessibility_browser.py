@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.counters.manager.test_browser import login as manager_login
 from tests.counters.test_console_browser import Clerk
 from tests.display.test_display_browser import call_next, issue, open_counter
 from tests.display.test_display_browser import pair as pair_display
 from tests.kiosk.test_kiosk_browser import DONE, set_language
 from tests.kiosk.test_kiosk_browser import pair as pair_kiosk
-from tests.manager.test_browser import login as manager_login
 from tests.support.a11y import audit
 
 pytestmark = pytest.mark.browser

@@ -400,7 +400,7 @@ def test_the_province_copy_finds_a_rewrite_that_removed_every_other_trace(
 def test_daily_report_prints_the_checkpoint_fingerprint_and_qr(
     client: FlaskClient, passwords: dict[str, str], session: Session, centre: Centre, day: None
 ) -> None:
-    from tests.manager.test_reports import login
+    from tests.counters.manager.test_reports import login
 
     login(client, "manager", passwords["manager"])
     today = local_day(centre.tz).isoformat()

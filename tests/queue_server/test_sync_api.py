@@ -18,7 +18,7 @@ from queue_server.checkpoints import make_checkpoint, verify_witnessed
 from queue_server.models import Centre, Event, SyncedEvent, WitnessedCheckpoint
 from queue_server.sync.province import register_node, verify_synced_chain
 from tests.conftest import bearer
-from tests.manager.test_reports import login
+from tests.counters.manager.test_reports import login
 
 
 def chain(session: Session, centre: Centre) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from queue_server.app import create_app
 from queue_server.clock import local_day
 from queue_server.extensions import db
 from queue_server.models import Centre
-from tests.manager.simulate import TZ, expected_from_events, simulate_day
+from tests.counters.manager.simulate import TZ, expected_from_events, simulate_day
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 pytestmark = pytest.mark.browser
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
 CLERK_PASSWORD = "east-clerk-password"

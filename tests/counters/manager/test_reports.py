@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from queue_server import statistics
 from queue_server.models import Centre, DailyStat, DailyStatDay, Event, Service, Token, TokenState
 from tests.conftest import bearer
-from tests.manager.simulate import TUESDAY, expected_from_events, local, simulate_day
+from tests.counters.manager.simulate import TUESDAY, expected_from_events, local, simulate_day
 
 DAY = TUESDAY
 LATER = local(date(2025, 3, 14), 10, 0)

@@ -18,7 +18,7 @@ from queue_server.errors import Conflict
 from queue_server.models import Centre, Counter
 from queue_server.states import Priority
 from tests.conftest import bearer
-from tests.manager.test_reports import login
+from tests.counters.manager.test_reports import login
 
 
 @pytest.fixture

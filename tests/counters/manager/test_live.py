@@ -20,7 +20,7 @@ from queue_server.extensions import socketio
 from queue_server.models import Alert, Centre, Counter, Device, DeviceKind, Event
 from queue_server.operations.printing import record_printer_status
 from tests.conftest import bearer
-from tests.manager.test_reports import login
+from tests.counters.manager.test_reports import login
 
 
 def services_of(live: dict[str, Any]) -> dict[str, dict[str, Any]]:

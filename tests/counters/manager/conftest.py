@@ -17,7 +17,7 @@ from queue_server.extensions import db
 from queue_server.models import Centre
 from queue_server.seed import SeedResult, seed_demo
 from tests.conftest import PG_URL, fresh_database_url
-from tests.manager.simulate import TUESDAY, simulate_day
+from tests.counters.manager.simulate import TUESDAY, simulate_day
 
 
 @pytest.fixture(autouse=True)

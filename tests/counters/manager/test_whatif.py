@@ -15,8 +15,8 @@ from queue_server.app import create_app
 from queue_server.extensions import db
 from queue_server.models import Centre
 from tests.conftest import fresh_database_url
-from tests.manager.simulate import TUESDAY
-from tests.manager.test_reports import login
+from tests.counters.manager.simulate import TUESDAY
+from tests.counters.manager.test_reports import login
 
 NEXT_TUESDAY = (TUESDAY + timedelta(days=7)).isoformat()
 
@@ -96,8 +96,8 @@ def test_managers_only(client: FlaskClient, demo: Any, passwords: dict[str, str]
 def test_whatif_page_in_the_browser(database_template: str, tmp_path: Path, new_page: Any) -> None:
     from queue_server.clock import local_day
     from queue_server.simulation.centre import seed_history
-    from tests.manager.test_browser import login as browser_login
-    from tests.manager.test_browser import shoot
+    from tests.counters.manager.test_browser import login as browser_login
+    from tests.counters.manager.test_browser import shoot
     from tests.support.live import LiveServer, seed
 
     url = fresh_database_url(database_template, tmp_path)
