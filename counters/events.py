@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from counters import console
 from queue_server import operations, queue_state, ticket_printing
 from queue_server import rooms as room
+from queue_server.actions import TOKEN_ACTIONS, TokenAction
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
 from queue_server.extensions import db, socketio
@@ -152,10 +153,10 @@ def _token_at(s: Session, counter: Counter, data: dict[str, Any]) -> Token:
     return token
 
 
-def _token_op(op: Callable[..., Token], **fixed: Any) -> Handler:
+def _token_op(action: TokenAction) -> Handler:
     def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
         token = _token_at(s, counter, data)
-        return {"token": queue_state.token_staff(op(s, token.id, who, **fixed))}
+        return {"token": queue_state.token_staff(action.run(s, token.id, who, **action.inputs(data)))}
 
     return handle
 
@@ -163,12 +164,6 @@ def _token_op(op: Callable[..., Token], **fixed: Any) -> Handler:
 def _call_next(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
     token = operations.call_next(s, counter.id, who)
     return {"token": queue_state.token_staff(token) if token else None}
-
-
-def _complete(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    token = _token_at(s, counter, data)
-    outcome = data.get("outcome") or "served"
-    return {"token": queue_state.token_staff(operations.complete(s, token.id, who, outcome=str(outcome)))}
 
 
 def _transfer(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -266,14 +261,11 @@ def _nothing(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> 
 ACTIONS: dict[str, Handler] = {
     "state": _nothing,
     "call_next": _call_next,
-    "recall": _token_op(operations.recall),
-    "start": _token_op(operations.start),
-    "no_show": _token_op(operations.no_show),
-    "park": _token_op(operations.park),
-    "unpark": _token_op(operations.unpark),
-    "complete": _complete,
-    "transfer": _transfer,
+    # the token actions of the one registry, on the token at this counter …
+    **{action.key: _token_op(action) for action in TOKEN_ACTIONS.values()},
+    # … but a no-show is no longer at the counter: the console names it
     "requeue": _requeue,
+    "transfer": _transfer,
     "pause": _counter_op(operations.pause_counter),
     "resume": _counter_op(operations.resume_counter),
     "close": _counter_op(operations.close_counter),

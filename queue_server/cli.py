@@ -44,7 +44,7 @@ def _fail(exc: DomainError) -> NoReturn:
 
 
 def register(app: Flask) -> None:
-    for command in (seed_demo, serve, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node):
+    for command in (seed_demo, serve, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node, token):
         app.cli.add_command(command)
     from queue_server.simulation.commands import seed_history, simulate
 
@@ -541,7 +541,7 @@ def config_import(file: Any, dry_run: bool) -> None:
 
 
 def _account_op(work: Any) -> Any:
-    """Run an account operation as the system, in one unit of work; refusals exit 2."""
+    """Run an operation in one unit of work; its refusals exit 2 with the message."""
     from queue_server.unit_of_work import run_in_transaction
 
     try:
@@ -557,6 +557,30 @@ def _staff_id(s: Any, username: str) -> int:
     if found is None:
         raise click.ClickException(f"no staff member {username!r}")
     return int(found)
+
+
+@click.command("token")
+@click.argument("action")
+@click.argument("token_id", type=int)
+@click.option("--as", "username", required=True, help="The staff member who acts (the audit trail names them).")
+@click.option("--reason", help="Why (recall past the centre's limit, cancel).")
+@click.option("--outcome", help="How the service ended (complete): served, referred, documents_missing, ...")
+@with_appcontext
+def token(action: str, token_id: int, username: str, reason: str | None, outcome: str | None) -> None:
+    """Take a token action by hand, as a staff member: ACTION is one of the API's
+    (recall, no-show, start, park, unpark, complete, cancel, requeue; queue_server/actions.py)."""
+    from queue_server.actions import token_action
+    from queue_server.auth import staff_actor
+    from queue_server.models import Staff
+
+    def work(s: Any) -> str:
+        chosen = token_action(action)
+        inputs = chosen.inputs({"reason": reason, "outcome": outcome})
+        who = s.get(Staff, _staff_id(s, username))
+        done = chosen.run(s, token_id, staff_actor(who), **inputs)
+        return f"{done.number}: {done.state.value}"
+
+    click.echo(_account_op(work))
 
 
 @click.group("staff")

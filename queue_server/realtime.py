@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from queue_server import operations, queue_state
 from queue_server import rooms as room
+from queue_server.actions import token_action
 from queue_server.actors import Actor
 from queue_server.auth import admits, key_actor, nonce_actor, note_key_address
 from queue_server.clock import utcnow
@@ -378,34 +379,20 @@ def on_call_next(data: Any = None) -> dict[str, Any]:
         db.session.remove()
 
 
-TOKEN_ACTIONS = {
-    "recall": operations.recall,
-    "no-show": operations.no_show,
-    "start": operations.start,
-    "park": operations.park,
-    "unpark": operations.unpark,
-    "complete": operations.complete,
-    "cancel": operations.cancel,
-    "requeue": operations.requeue,
-}
-
-
 def on_token_action(data: Any = None) -> dict[str, Any]:
-    """{"token": id, "action": "recall"|...; "outcome" for complete}."""
+    """{"token": id, "action": a name of ``queue_server.actions.TOKEN_ACTIONS``, and the
+    action's input ("outcome" for complete, "reason" for recall and cancel)}."""
     try:
         who = _require(_actor(), "staff")
         token_id = payload_id(data, "token")
         if token_id is None:
             raise ValidationFailed(N_("Say which token."))
-        action = TOKEN_ACTIONS.get(str(data.get("action")))
-        if action is None:
-            raise ValidationFailed(N_("Unknown action."))
-        kwargs: dict[str, Any] = {}
-        if data.get("action") == "complete" and data.get("outcome"):
-            kwargs["outcome"] = str(data["outcome"])
+        action = token_action(data.get("action"))
+        _require(who, *action.admits)
+        inputs = action.inputs(data)
 
         def work(s: Session) -> dict[str, Any]:
-            return queue_state.token_staff(action(s, token_id, who, **kwargs))
+            return queue_state.token_staff(action.run(s, token_id, who, **inputs))
 
         return {"ok": True, "token": run_in_transaction(work)}
     except DomainError as exc:

@@ -13,6 +13,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from queue_server import operations, queue_state, ticket_printing
+from queue_server.actions import TOKEN_ACTIONS, TokenAction
 from queue_server.api import bp
 from queue_server.api import schemas as s
 from queue_server.api.registry import PUBLIC, endpoint, link, openapi_document
@@ -33,7 +34,6 @@ from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
 from queue_server.unit_of_work import current_session
 
-TOKEN_ACTIONS = ("recall", "no-show", "start", "park", "unpark", "complete", "cancel", "requeue")
 READERS = ("staff", "kiosk", "display")
 
 
@@ -233,35 +233,27 @@ def call_specific(counter_id: int, body: s.CallSpecificIn) -> Any:
     return queue_state.token_staff(token)
 
 
-def _token_action(name: str) -> None:
-    op = getattr(operations, name.replace("-", "_"))
-    bodies: dict[str, type[s.Strict]] = {"complete": s.CompleteIn, "cancel": s.CancelIn, "recall": s.RecallIn}
-    body_model = bodies.get(name)
-
+def _token_action(action: TokenAction) -> None:
     def view(token_id: int, body: Any = None) -> Any:
-        kwargs: dict[str, Any] = {}
-        if name == "complete":
-            kwargs["outcome"] = body.outcome
-        if name in ("cancel", "recall"):
-            kwargs["reason"] = body.reason
-        token = op(current_session(), token_id, actor(), **kwargs)
+        inputs = body.model_dump() if body is not None else {}
+        token = action.run(current_session(), token_id, actor(), **inputs)
         return queue_state.token_staff(token)
 
-    view.__name__ = f"token_{name.replace('-', '_')}"
+    view.__name__ = f"token_{action.key}"
     endpoint(
         bp,
-        f"/tokens/<int:token_id>/{name}",
+        f"/tokens/<int:token_id>/{action.name}",
         "POST",
-        summary=f"Token action: {name}",
-        admits=("staff",),
-        body=body_model,
+        summary=action.summary,
+        admits=action.admits,
+        body=action.body,
         responses={200: s.TokenOut},
         errors=(404, 409),
     )(view)
 
 
-for _name in TOKEN_ACTIONS:
-    _token_action(_name)
+for _action in TOKEN_ACTIONS.values():
+    _token_action(_action)
 
 
 @endpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -102,3 +103,41 @@ def test_end_of_day_command(app: Flask, session: Session, centre: Centre) -> Non
     assert set(session.scalars(select(Token.state))) == {TokenState.CLOSED}
     missing = runner.invoke(args=["end-of-day", "--centre", "nowhere"])
     assert missing.exit_code != 0 and "no centre nowhere" in missing.output
+
+
+def test_token_actions_by_hand_come_from_the_one_registry(
+    app: Flask, session: Session, centre: Centre, actor_of: Any
+) -> None:
+    from queue_server import operations as ops
+    from queue_server.actors import SYSTEM
+
+    clerk = actor_of("clerk1")
+    counter = session.scalar(select(Counter).where(Counter.centre_id == centre.id, Counter.number == 1))
+    assert counter is not None
+    ops.open_counter(session, counter.id, clerk)
+    issued = ops.issue_token(session, centre, "character", SYSTEM).token
+    called = ops.call_next(session, counter.id, clerk)
+    assert called is not None and called.id == issued.id
+    token_id, number = issued.id, issued.number
+    session.commit()
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(args=["token", *args])
+
+    started = run("start", str(token_id), "--as", "clerk1")
+    assert started.exit_code == 0 and started.output.strip() == f"{number}: serving", started.output
+    wrong = run("complete", str(token_id), "--as", "clerk1", "--outcome", "lunch")
+    assert wrong.exit_code == 2 and "Invalid outcome" in wrong.output, wrong.output
+    unknown = run("teleport", str(token_id), "--as", "clerk1")
+    assert unknown.exit_code == 2 and "Unknown action." in unknown.output
+    session.close()
+    assert session.get(Token, token_id).state == TokenState.SERVING  # the refusals changed nothing
+    done = run("complete", str(token_id), "--as", "clerk1", "--outcome", "referred")
+    assert done.exit_code == 0 and done.output.strip() == f"{number}: done", done.output
+    session.close()
+    assert session.get(Token, token_id).outcome == "referred"
+    again = run("cancel", str(token_id), "--as", "clerk1")
+    assert again.exit_code == 2 and "error:" in again.output  # a finished token cannot be cancelled
+    nobody = run("start", str(token_id), "--as", "ghost")
+    assert nobody.exit_code != 0 and "no staff member 'ghost'" in nobody.output

@@ -220,6 +220,13 @@ def test_only_counter_staff_call_and_act_over_the_socket(
         assert reply["ok"] and reply["token"]["id"] == issued["id"]
         reply = clerk.call("token_action", {"token": issued["id"], "action": "start"})
         assert reply["ok"] and reply["token"]["state"] == "serving"
+        # the action's input is validated as the API validates it (one registry)
+        reply = clerk.call("token_action", {"token": issued["id"], "action": "complete", "outcome": "lunch"})
+        assert reply["ok"] is False and reply["error"] == "invalid" and "outcome" in reply["message"], reply
+        reply = clerk.call("token_action", {"token": issued["id"], "action": "teleport"})
+        assert reply["ok"] is False and reply["message"] == "Unknown action.", reply
+        reply = clerk.call("token_action", {"token": issued["id"], "action": "complete", "outcome": "referred"})
+        assert reply["ok"] and reply["token"]["state"] == "done", reply
     finally:
         clerk.close()
 
