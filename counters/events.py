@@ -23,8 +23,7 @@ from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import Counter, Priority, Token
 from queue_server.operations import requests as cases
-from queue_server.realtime import _actor as socket_actor
-from queue_server.realtime import on_leave, screen
+from queue_server.realtime import on_leave, screen, socket_actor
 from queue_server.redis_link import redis_client
 from queue_server.unit_of_work import current_session, run_in_transaction
 

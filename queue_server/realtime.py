@@ -64,13 +64,21 @@ SCREENS: dict[str, JoinHandler] = {}
 
 
 def screen(name: str) -> Callable[[JoinHandler], JoinHandler]:
-    """Register what joining a screen means: the rooms and the snapshot."""
+    """Register what joining a screen means: the rooms and the snapshot. A name is one
+    screen: a second package claiming it is refused (it would silently take the joins)."""
 
     def decorate(handler: JoinHandler) -> JoinHandler:
+        existing = SCREENS.get(name)
+        if existing is not None and _where(existing) != _where(handler):  # (a reload is the same one)
+            raise ValueError(f"screen {name!r} is already {_where(existing)}; {_where(handler)} may not take it")
         SCREENS[name] = handler
         return handler
 
     return decorate
+
+
+def _where(handler: JoinHandler) -> str:
+    return f"{handler.__module__}.{handler.__qualname__}"
 
 
 def emit_message(message: Message) -> None:
@@ -225,7 +233,7 @@ def _error(exc: DomainError) -> dict[str, Any]:
     return {"ok": False, "error": exc.code, "message": translate(exc), **exc.extra()}
 
 
-def _actor() -> Actor | None:
+def socket_actor() -> Actor | None:
     """The socket's caller as the database says *now*: a key revoked, a clerk or device
     deactivated, a password changed or a session ended since the socket connected stops
     it at its next action, and the socket is disconnected (NotAuthenticated is raised)."""
@@ -271,7 +279,7 @@ def on_join(data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or data.get("screen") not in SCREENS:
             raise ValidationFailed(N_("Unknown screen."))
         handler = SCREENS[data["screen"]]
-        who = _actor()
+        who = socket_actor()
         targets, snapshot = handler(current_session(), who, data)
         db.session.rollback()
     except DomainError as exc:
@@ -330,12 +338,6 @@ def join_kiosk(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[l
     return [room.display(centre.id)], queue_state.centre_snapshot(s, centre)
 
 
-@screen("dashboard")
-def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    centre = _centre_screen(data, actor, "manager")
-    return [room.dashboard(centre.id)], queue_state.centre_snapshot(s, centre)
-
-
 @screen("counter")
 def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     who = _require(actor, "staff")
@@ -363,7 +365,7 @@ def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[l
 def on_call_next(data: Any = None) -> dict[str, Any]:
     """A counter calls the next token over the socket: {"counter": id}."""
     try:
-        who = _require(_actor(), "clerk", "manager")
+        who = _require(socket_actor(), "clerk", "manager")
         counter_id = payload_id(data, "counter")
         if counter_id is None:
             raise ValidationFailed(N_("Say which counter."))
@@ -383,7 +385,7 @@ def on_token_action(data: Any = None) -> dict[str, Any]:
     """{"token": id, "action": a name of ``queue_server.actions.TOKEN_ACTIONS``, and the
     action's input ("outcome" for complete, "reason" for recall and cancel)}."""
     try:
-        who = _require(_actor(), "staff")
+        who = _require(socket_actor(), "staff")
         token_id = payload_id(data, "token")
         if token_id is None:
             raise ValidationFailed(N_("Say which token."))

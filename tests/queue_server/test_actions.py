@@ -1,4 +1,4 @@
-"""One action registry (issue 11): the token actions of ``queue_server.actions`` are what
+"""One action registry and one screens registry (issue 11): the token actions of ``queue_server.actions`` are what
 the JSON API serves and documents, what the socket's ``token_action`` and the console's
 ``console_action`` take, and what ``khidmat token`` runs (tests/queue_server/test_cli.py)."""
 
@@ -42,3 +42,16 @@ def test_an_action_is_named_in_either_spelling_and_its_input_is_checked() -> Non
     with pytest.raises(ValidationFailed):
         TOKEN_ACTIONS["cancel"].inputs({"reason": "x" * 201})
     assert TOKEN_ACTIONS["start"].inputs({"outcome": "lunch"}) == {}  # no input: nothing read
+
+
+def test_a_screen_name_is_one_screen() -> None:
+    from queue_server.realtime import SCREENS, screen
+
+    assert {"display", "kiosk", "dashboard", "counter", "track", "console"} <= set(SCREENS)
+
+    def join_display(*_: object) -> tuple[list[str], dict[str, object]]:  # another package's
+        return [], {}
+
+    with pytest.raises(ValueError, match="screen 'display' is already queue_server.realtime.join_display"):
+        screen("display")(join_display)
+    assert SCREENS["display"].__module__ == "queue_server.realtime"
