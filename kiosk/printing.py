@@ -21,7 +21,6 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -34,28 +33,11 @@ from PIL import Image
 
 from queue_server.errors import N_
 from queue_server.i18n import both
-
-
-class PrinterStatus(StrEnum):
-    OK = "ok"
-    PAPER_LOW = "paper_low"
-    PAPER_OUT = "paper_out"
-    OFFLINE = "offline"
-    COVER_OPEN = "cover_open"
-    TIMEOUT = "timeout"
-    UNKNOWN = "unknown"
-
+from queue_server.states import PRINTER_FAULTS, PrinterStatus
 
 #: Statuses that stop a ticket from being sent. PAPER_LOW still prints; UNKNOWN is what file,
 #: CUPS and memory printers always report, and they print.
-BLOCKING_STATUSES: frozenset[PrinterStatus] = frozenset(
-    {
-        PrinterStatus.PAPER_OUT,
-        PrinterStatus.OFFLINE,
-        PrinterStatus.COVER_OPEN,
-        PrinterStatus.TIMEOUT,
-    }
-)
+BLOCKING_STATUSES = PRINTER_FAULTS
 
 # English message ids of the Babel catalogue (kiosk/translations); ``status_message`` gives
 # both languages.

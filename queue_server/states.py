@@ -74,3 +74,24 @@ class DeliveryState(StrEnum):
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
     RETURNED = "returned"  # the courier brought it back: it waits at the centre
+
+
+class PrinterStatus(StrEnum):
+    """What a ticket printer reports: read by ``kiosk.printing``, recorded on the device by
+    ``operations.printing``, counted by the statistics."""
+
+    OK = "ok"
+    PAPER_LOW = "paper_low"
+    PAPER_OUT = "paper_out"
+    OFFLINE = "offline"
+    COVER_OPEN = "cover_open"
+    TIMEOUT = "timeout"
+    UNKNOWN = "unknown"  # what file, CUPS and memory printers always report (they print)
+
+
+#: Statuses that stop a ticket from being sent (PAPER_LOW still prints).
+PRINTER_FAULTS: frozenset[PrinterStatus] = frozenset(
+    {PrinterStatus.PAPER_OUT, PrinterStatus.OFFLINE, PrinterStatus.COVER_OPEN, PrinterStatus.TIMEOUT}
+)
+#: A device's printer status when it has no printer.
+NO_PRINTER = "none"

@@ -27,7 +27,7 @@ EXTENSION = "khidmat.ticket_printing"
 class PrintResult:
     attempted: bool  # False: no printer is configured, nothing was tried
     printed: bool
-    status: str  # a kiosk.printing.PrinterStatus value, or "none"
+    status: str  # a queue_server.states.PrinterStatus value, or "none"
     detail: str = ""
 
 

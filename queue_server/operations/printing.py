@@ -2,10 +2,11 @@
 printer status, an event for the audit trail, and an alert for staff and the dashboard.
 
 The kiosk prints only after the token is committed (a printer fault never loses a token);
-these operations record the outcome in a second, short transaction. Statuses are plain
-strings (the kiosk's ``PrinterStatus`` values) because the core does not import the UI
-packages. Alerts go to the centre's dashboard and counters rooms as the realtime event
-``alert`` with the text in English and Urdu, since they are sent outside any request.
+these operations record the outcome in a second, short transaction. Statuses are the
+values of ``queue_server.states.PrinterStatus`` (the kiosk reads its printer into the same
+enum), or "none" for a device without a printer. Alerts go to the centre's dashboard and
+counters rooms as the realtime event ``alert`` with the text in English and Urdu, since
+they are sent outside any request.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from queue_server.errors import N_
 from queue_server.i18n import both
 from queue_server.models import Device, PrintState, Token
 from queue_server.publish import Message, publish
+from queue_server.states import NO_PRINTER, PRINTER_FAULTS, PrinterStatus
 
-OK, PAPER_LOW, UNKNOWN, NONE = "ok", "paper_low", "unknown", "none"
-#: Statuses that stop a ticket from printing (kiosk.printing.BLOCKING_STATUSES).
-FAULTS = frozenset({"paper_out", "offline", "cover_open", "timeout"})
-STATUSES = frozenset({OK, PAPER_LOW, UNKNOWN, NONE} | FAULTS)
+OK, PAPER_LOW, UNKNOWN, NONE = PrinterStatus.OK, PrinterStatus.PAPER_LOW, PrinterStatus.UNKNOWN, NO_PRINTER
+FAULTS = PRINTER_FAULTS
+STATUSES: frozenset[str] = frozenset(PrinterStatus) | {NONE}
 
 # What staff read on the dashboard and counter consoles: "<kiosk>: <what is wrong>."
 _PROBLEMS: dict[str, str] = {
