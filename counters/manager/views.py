@@ -483,5 +483,6 @@ def _field_label(name: str) -> str:
         "idle_minutes": gettext("Idle counter, minutes"),
     }.get(name, name)
 
+from counters.manager import bookings as _bookings  # noqa: E402,F401  (its routes join bp)
 from counters.manager import setup_views  # noqa: E402,F401  (the administration pages, on this blueprint)
 from counters.manager import whatif as _whatif  # noqa: E402,F401  (its routes join bp)
