@@ -87,3 +87,26 @@ def test_managers_only(client: FlaskClient, demo: Any, passwords: dict[str, str]
     token = client.get("/manage/login").text.split('name="csrf_token" value="')[1].split('"')[0]
     client.post("/manage/login", data={"username": "clerk1", "password": passwords["clerk1"], "csrf_token": token})
     assert client.get("/manage/bookings").status_code in (302, 403)
+
+
+@pytest.mark.browser
+def test_the_bookings_page_in_the_browser(live_server: Any, new_page: Any) -> None:
+    """Reached from the navigation, a date chosen in the form, accessible in both languages."""
+    from tests.counters.manager.test_browser import login as browser_login  # noqa: PLC0415
+    from tests.support.a11y import audit  # noqa: PLC0415
+
+    page = new_page(viewport=(1440, 900))
+    browser_login(page, live_server, "manager")
+    page.click("nav.mgr-nav >> text=Bookings")
+    page.wait_for_selector("#bookings-share")
+    assert "/manage/bookings" in page.url
+    assert page.inner_text('[data-figure="tokens"]').strip().isdigit()
+    page.fill("#bookings-form input[name=date]", "2026-03-03")
+    page.click("#bookings-form button[type=submit]")
+    page.wait_for_selector("#bookings-none")
+    assert "date=2026-03-03" in page.url
+    audit(page, "bookings en")
+    page.goto(f"{live_server.url}/manage/bookings?date=2026-03-03&lang=ur")
+    page.wait_for_selector("#bookings-none")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    audit(page, "bookings ur")
