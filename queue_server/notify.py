@@ -222,8 +222,8 @@ def _delivery_loop(app: Flask, wake: threading.Event) -> None:
 
 def _still_waiting(session: Session, notifier: Notifier) -> bool:
     statuses = [NotificationStatus.PENDING]
-    if getattr(notifier, "receipts", None) is not None:
-        statuses.append(NotificationStatus.SENT)  # a receipt may still come
+    if getattr(notifier, "polls_receipts", False):
+        statuses.append(NotificationStatus.SENT)  # a receipt may still come over the link
     recent = utcnow() - timedelta(hours=1)
     return (
         session.scalar(

@@ -10,7 +10,7 @@ from flask_babel import force_locale, gettext
 
 from queue_server.notify import NoRecipient, OutgoingNotification
 from queue_server.sms import parts
-from queue_server.sms.gateways import Receipt, SmsGateway, gateway_from_url
+from queue_server.sms.gateways import HttpGateway, Receipt, SmsGateway, gateway_from_url
 
 
 def message_text(notification: OutgoingNotification) -> str:
@@ -60,6 +60,8 @@ class SmsNotifier:
 
     def __init__(self, gateway: SmsGateway) -> None:
         self.gateway = gateway
+        # An SMPP link brings receipts only while it is read; an HTTP gateway calls back.
+        self.polls_receipts = not isinstance(gateway, HttpGateway)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmsNotifier:

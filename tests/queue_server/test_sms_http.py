@@ -52,8 +52,10 @@ def receipt(client: FlaskClient, body: Any, key: str | None = RECEIPT_KEY, **kw:
 
 
 def test_the_gateway_is_chosen_by_the_url(app: Flask) -> None:
-    gw = notifier_for(app).gateway
+    notifier = notifier_for(app)
+    gw = notifier.gateway
     assert isinstance(gw, HttpGateway)
+    assert notifier.polls_receipts is False, "receipts call back: the delivery loop does not wait for them"
     assert "@" not in gw.url and gw.username == "khidmat", "credentials go in the form, not the URL called"
 
 
