@@ -12,6 +12,7 @@ arrive and handed over by ``receipts``; an HTTP gateway calls the receipt endpoi
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import re
@@ -255,7 +256,7 @@ class HttpGateway:
             if exc.code >= 500 or exc.code == 429:
                 raise GatewayDown(f"SMS gateway answered {exc.code}") from exc
             raise GatewayRefused(f"SMS gateway refused the part: {exc.code}") from exc
-        except (OSError, ValueError) as exc:  # URLError, timeouts, a connection cut mid-answer
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError, timeouts, a cut answer
             raise GatewayDown(f"SMS gateway unreachable: {exc}") from exc
         message_id = _message_id_of(text)
         if not message_id:

@@ -3,7 +3,8 @@
 message id and records what it took. A part whose ``ref`` it has taken before gets the
 same id and is not taken again. ``fail_next`` answers the next N submits with a 503 before
 taking them; ``lose_answer_next`` takes the next N and then cuts the connection without
-answering (the sender cannot know it left)."""
+answering (the sender cannot know it left); ``cut_answer_next`` takes them and cuts the
+answer half-way."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class FakeHttpGateway:
         self.requests = 0
         self.fail_next = 0
         self.lose_answer_next = 0
+        self.cut_answer_next = 0
         self._by_ref: dict[str, str] = {}
         self._lock = threading.Lock()
         gateway = self
@@ -87,6 +89,16 @@ class FakeHttpGateway:
                     self._by_ref[ref] = message_id
             if self.lose_answer_next > 0:
                 self.lose_answer_next -= 1
+                handler.close_connection = True
+                handler.connection.close()
+                return
+            if self.cut_answer_next > 0:  # headers promise more than the body brings
+                self.cut_answer_next -= 1
+                handler.send_response(200)
+                handler.send_header("Content-Length", "100")
+                handler.end_headers()
+                handler.wfile.write(b'{"message_id"')
+                handler.wfile.flush()
                 handler.close_connection = True
                 handler.connection.close()
                 return

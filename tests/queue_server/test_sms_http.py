@@ -178,8 +178,10 @@ def test_an_answer_lost_after_the_gateway_took_the_part_does_not_send_it_twice(
     gateway.lose_answer_next = 1
     assert deliver(app, session) == 0, "no answer: the sender cannot know it left"
     assert len(gateway.taken) == 1 and gateway.requests == 1
+    gateway.cut_answer_next = 1
+    assert deliver(app, session) == 0, "an answer cut half-way: not known either"
     assert deliver(app, session) == 1, "sent again with the same part reference"
-    assert gateway.requests == 2 and len(gateway.taken) == 1, "the gateway recognised the part: taken once"
+    assert gateway.requests == 3 and len(gateway.taken) == 1, "the gateway recognised the part: taken once"
     assert session.scalar(select(func.count()).select_from(SmsPart)) == 1
 
 
@@ -203,3 +205,12 @@ def test_an_unreachable_gateway_is_down_not_refused(gateway: FakeHttpGateway) ->
         gw.submit("+923001234567", b"hi", data_coding=0, esm_class=0, reference="1.1")
     with pytest.raises(ValueError, match="http"):
         HttpGateway.from_url("ftp://x@y/z", "Khidmat")
+
+
+def test_an_answer_cut_half_way_is_down_not_an_error(gateway: FakeHttpGateway) -> None:
+    gw = HttpGateway.from_url(gateway.url, "Khidmat", timeout=2)
+    gateway.cut_answer_next = 1
+    with pytest.raises(GatewayDown):
+        gw.submit("+923001234567", b"hi", data_coding=0, esm_class=0, reference="1.1")
+    assert gw.submit("+923001234567", b"hi", data_coding=0, esm_class=0, reference="1.1") == "h00001"
+    assert len(gateway.taken) == 1
