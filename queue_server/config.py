@@ -48,7 +48,10 @@ class Config:
     SOCKETIO_CHANNEL = "khidmat"  # the Redis channel shared by every process of one deployment
     PUBLIC_BASE_URL: str | None = None  # e.g. https://queue.example.pk; None: the request's host
     NOTIFIER = "log"  # the notification outbox adapter (queue_server.notify.NOTIFIERS): log or sms
-    SMS_GATEWAY_URL = ""  # smpp://system_id:password@host:port (with NOTIFIER=sms)
+    SMS_GATEWAY_URL = ""  # smpp://system_id:password@host:port or https://user:password@host/path (NOTIFIER=sms)
+    # The shared key an HTTP gateway sends with each delivery receipt (POST /api/v1/sms/receipts,
+    # header X-Receipt-Key or ?key=); empty: receipts are not taken over HTTP.
+    SMS_RECEIPT_KEY = ""
     SMS_SENDER = "Khidmat"  # the alphanumeric sender the SMS shows
     SMS_PER_NUMBER_PER_HOUR = 6  # more to one number in an hour are not sent (throttled)
     NOTIFY_RETRY_SECONDS = 30  # first back-off after a failed send; doubles, at most 15 min

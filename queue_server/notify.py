@@ -4,7 +4,7 @@ An operation that has something to tell a citizen ("almost your turn") calls ``e
 inside its transaction: a ``Notification`` row is written with the change that caused it,
 so a rolled-back change never notifies and a committed one is never forgotten. After the
 commit, ``deliver_pending`` hands the pending rows to the configured ``Notifier``
-(``KHIDMAT_NOTIFIER``: ``log`` by default, or ``sms`` through an SMPP gateway, see
+(``KHIDMAT_NOTIFIER``: ``log`` by default, or ``sms`` through an SMPP or HTTP gateway, see
 ``queue_server.sms``). Each row is claimed with a conditional UPDATE first, so two
 deliverers never send it twice. A failed send waits (exponential back-off) and is tried
 again up to MAX_ATTEMPTS times; SMS parts the gateway acknowledged are recorded and never
@@ -222,8 +222,8 @@ def _delivery_loop(app: Flask, wake: threading.Event) -> None:
 
 def _still_waiting(session: Session, notifier: Notifier) -> bool:
     statuses = [NotificationStatus.PENDING]
-    if getattr(notifier, "receipts", None) is not None:
-        statuses.append(NotificationStatus.SENT)  # a receipt may still come
+    if getattr(notifier, "polls_receipts", False):
+        statuses.append(NotificationStatus.SENT)  # a receipt may still come over the link
     recent = utcnow() - timedelta(hours=1)
     return (
         session.scalar(

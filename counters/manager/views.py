@@ -42,6 +42,7 @@ from queue_server.checkpoints import day_checkpoint
 from queue_server.errors import N_, DomainError, Forbidden, NotFound, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.models import Centre, Role, Staff
+from queue_server.operations import deliveries
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
 from queue_server.redirects import safe_next
@@ -329,6 +330,16 @@ def quick_ranges(centre: Centre, service: str | None) -> list[dict[str, Any]]:
     return ranges + days
 
 
+def return_reason_labels() -> dict[str, str]:
+    return {
+        "not_home": gettext("Nobody at home"),
+        "wrong_address": gettext("Wrong address"),
+        "refused": gettext("Refused"),
+        "damaged": gettext("Damaged"),
+        "other": gettext("Other"),
+    }
+
+
 @bp.get("/reports")
 def reports() -> Any:
     actor = manager()
@@ -338,9 +349,13 @@ def reports() -> Any:
     args = {k: v for k, v in {"from": report["from"], "to": report["to"], "service": service}.items() if v}
     if request.args.get("centre"):
         args["centre"] = request.args["centre"]
+    since = centre.day_span(date.fromisoformat(report["from"]))[0]
+    until = centre.day_span(date.fromisoformat(report["to"]))[1]
     return render_template(
         "manager/report.html",
         report=report,
+        deliveries=deliveries.report(current_session(), centre, since, until),
+        return_reasons=return_reason_labels(),
         tables=report_tables(report, lang),
         quick=quick_ranges(centre, service),
         services=list(centre.services),
@@ -483,5 +498,6 @@ def _field_label(name: str) -> str:
         "idle_minutes": gettext("Idle counter, minutes"),
     }.get(name, name)
 
+from counters.manager import bookings as _bookings  # noqa: E402,F401  (its routes join bp)
 from counters.manager import setup_views  # noqa: E402,F401  (the administration pages, on this blueprint)
 from counters.manager import whatif as _whatif  # noqa: E402,F401  (its routes join bp)

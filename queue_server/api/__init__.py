@@ -11,6 +11,7 @@ from queue_server.api import (  # noqa: E402,F401  (registers the endpoints)
     deliveries,
     reports,
     requests,
+    sms,
     sync,
     tracking,
     views,

@@ -425,8 +425,11 @@ def check_in(
 
 
 def settle(session: Session, centre: Centre, now: datetime | None = None) -> dict[str, int]:
-    """End of day: bookings whose window passed unused are no-shows, unconfirmed ones
-    expired, and names and numbers older than RETENTION_DAYS are erased."""
+    """End of day: bookings whose window passed unused are no-shows; unconfirmed ones whose
+    SMS code lapsed (or whose slot passed) expired, and their name and number — never
+    confirmed by the citizen — are erased at once; names and numbers of every other booking
+    are erased RETENTION_DAYS after its slot. The booking row (code, slot, state) stays for
+    the figures."""
     now = now or utcnow()
     late = timedelta(minutes=policy_of(centre).late_minutes)
     counts = {"no_show": 0, "expired": 0, "erased": 0}
@@ -434,7 +437,10 @@ def settle(session: Session, centre: Centre, now: datetime | None = None) -> dic
         select(Appointment).where(
             Appointment.centre_id == centre.id,
             Appointment.state.in_((AppointmentState.BOOKED, AppointmentState.UNVERIFIED)),
-            Appointment.slot_start < now,
+            or_(
+                Appointment.slot_start < now,
+                (Appointment.state == AppointmentState.UNVERIFIED) & (Appointment.otp_expires_at <= now),
+            ),
         )
     ):
         if booking.state == AppointmentState.BOOKED and booking.slot_start + late < now:
@@ -444,8 +450,11 @@ def settle(session: Session, centre: Centre, now: datetime | None = None) -> dic
     for booking in session.scalars(
         select(Appointment).where(
             Appointment.centre_id == centre.id,
-            Appointment.slot_start < now - timedelta(days=RETENTION_DAYS),
-            Appointment.phone != "",
+            or_(
+                Appointment.slot_start < now - timedelta(days=RETENTION_DAYS),
+                Appointment.state == AppointmentState.EXPIRED,
+            ),
+            or_(Appointment.phone != "", Appointment.name != ""),
         )
     ):
         booking.name, booking.phone = "", ""

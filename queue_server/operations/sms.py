@@ -5,17 +5,19 @@ outbox or a screen) and is deleted once its token has left the hall
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import notify, ratelimit
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
-from queue_server.errors import N_, Conflict
-from queue_server.models import SmsRecipient, Token, TokenState
+from queue_server.errors import N_, Conflict, NotAuthenticated, NotFound
+from queue_server.models import SmsPart, SmsRecipient, Token, TokenState
 from queue_server.operations.requests import mask_phone, normalise_phone
 from queue_server.tracking import find_tracked
 
@@ -69,3 +71,29 @@ def tell_called(session: Session, token: Token, counter_number: int | None) -> N
         kind=CALLED,
         payload={"number": token.number, "counter": counter_number},
     )
+
+
+# The final states of a delivery receipt (SMPP's ``stat:`` words), as HTTP gateways report them.
+RECEIPT_STATES = ("DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN")
+
+
+def check_receipt_key(given: str) -> None:
+    """Admit an HTTP gateway's receipt callback only with the shared ``SMS_RECEIPT_KEY``.
+    Refuses: no key configured (404: receipts are not taken here), none or a wrong one (401)."""
+    expected = str(current_app.config.get("SMS_RECEIPT_KEY") or "")
+    if not expected:
+        raise NotFound(N_("Delivery receipts are not taken here."), code="not_configured")
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthenticated(N_("Unknown or revoked key."), code="bad_key")
+
+
+def record_receipt(session: Session, message_id: str, status: str) -> dict[str, Any]:
+    """Note an HTTP gateway's delivery receipt on the part it names (the message becomes
+    delivered once all its parts are, undelivered when one is not). A receipt told twice
+    changes nothing more. Refuses a message id that no part carries (404)."""
+    from queue_server.sms.gateways import Receipt  # here: keeps smpplib out of the import path
+
+    if session.scalar(select(SmsPart.id).where(SmsPart.message_id == message_id)) is None:
+        raise NotFound(N_("No SMS part has that message id."), code="unknown_message")
+    notify.record_receipts(session, [Receipt(message_id, status)])
+    return {"message_id": message_id, "status": status}

@@ -10,7 +10,7 @@ from flask_babel import force_locale, gettext
 
 from queue_server.notify import NoRecipient, OutgoingNotification
 from queue_server.sms import parts
-from queue_server.sms.gateways import Receipt, SmppGateway, SmsGateway
+from queue_server.sms.gateways import HttpGateway, Receipt, SmsGateway, gateway_from_url
 
 
 def message_text(notification: OutgoingNotification) -> str:
@@ -60,13 +60,16 @@ class SmsNotifier:
 
     def __init__(self, gateway: SmsGateway) -> None:
         self.gateway = gateway
+        # An SMPP link brings receipts only while it is read; an HTTP gateway calls back.
+        self.polls_receipts = not isinstance(gateway, HttpGateway)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmsNotifier:
         url = str(config.get("SMS_GATEWAY_URL") or "")
-        if not url.startswith("smpp://"):
-            raise RuntimeError("KHIDMAT_NOTIFIER=sms needs KHIDMAT_SMS_GATEWAY_URL=smpp://user:password@host:port")
-        return cls(SmppGateway.from_url(url, str(config.get("SMS_SENDER") or "Khidmat")))
+        try:
+            return cls(gateway_from_url(url, str(config.get("SMS_SENDER") or "Khidmat")))
+        except ValueError as exc:
+            raise RuntimeError(f"KHIDMAT_NOTIFIER=sms: {exc}") from None
 
     def send(self, notification: OutgoingNotification) -> None:
         """Submit every part not acknowledged before; raises (GatewayDown …) on the first
@@ -79,7 +82,8 @@ class SmsNotifier:
             if number in notification.acked:
                 continue
             message_id = self.gateway.submit(
-                notification.recipient, part, data_coding=split.data_coding, esm_class=split.esm_class
+                notification.recipient, part, data_coding=split.data_coding, esm_class=split.esm_class,
+                reference=f"{notification.id}.{number}",
             )
             notification.acks.append((number, total, message_id))
 

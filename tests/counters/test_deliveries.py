@@ -4,14 +4,18 @@ returned; who may; bad input refused naming the field; the manager's counts."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server.models import Delivery, Event, Notification, RequestState, ServiceRequest
+from queue_server.actors import SYSTEM
+from queue_server.models import Centre, Delivery, Event, Notification, RequestState, ServiceRequest
+from queue_server.operations.day import end_of_day
 from tests.support.api import Api, fill
 
 ADDRESS = "House 12, Street 4, Model Town, Lahore"
@@ -124,3 +128,22 @@ def test_the_dispatch_sms_reads_well(app: Flask, api: Api, ready: dict[str, Any]
             OutgoingNotification(row.id, row.centre_id, row.token_id, row.kind, "sms", row.payload, language=language)
         )
         assert word in text and "PP-77" in text and ready["reference"] in text
+
+
+def test_end_of_day_erases_an_address_30_days_after_the_delivery_and_keeps_the_rest(
+    api: Api, ready: dict[str, Any], session: Session
+) -> None:
+    rid = ready["id"]
+    api.ok("POST", f"/requests/{rid}/delivery", "clerk1", {"address": ADDRESS, "courier": "TCS"})
+    api.ok("POST", f"/requests/{rid}/delivery/dispatch", "clerk1", {"consignment": "TCS-77"})
+    api.ok("POST", f"/requests/{rid}/delivery/delivered", "clerk1")
+    centre = session.scalars(select(Centre).where(Centre.code == "demo")).one()
+    now = datetime.now(UTC)
+    for days, kept in ((29, True), (31, False)):
+        with time_machine.travel(now + timedelta(days=days), tick=False):
+            end_of_day(session, centre, SYSTEM)
+            session.commit()
+        session.expire_all()
+        delivery = session.scalars(select(Delivery).where(Delivery.request_id == rid)).one()
+        assert (delivery.address == ADDRESS) is kept, days
+        assert delivery.consignment == "TCS-77" and delivery.state.value == "delivered", "the rest stays"

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from queue_server import slots
@@ -222,6 +222,56 @@ def test_late_arrivals_are_turned_to_the_queue_and_no_shows_are_settled(
     states = dict(session.execute(select(Appointment.code, Appointment.state)).all())
     assert states == {late: AppointmentState.NO_SHOW, missed: AppointmentState.NO_SHOW}
     assert session.scalar(select(Token.id)) is None
+
+
+def test_end_of_day_purges_names_and_numbers_on_schedule_and_keeps_the_figures(
+    phone: Phone, clock: Any, session: Session, centre: Centre, keys: dict[str, str]
+) -> None:
+    """The schedule the README states: a booking never confirmed is erased at the end of
+    the day its code lapsed (even for a later slot); every other booking keeps its name and
+    number for 30 days after its slot, then loses them; the rows (code, slot, state), the
+    figures and the event log stay."""
+    came = phone.confirmed(slot_at(phone, "08:30")["start"], name="Ali Raza", phone="0300-1111111")
+    missed = phone.confirmed(slot_at(phone, "09:00")["start"], name="Sana Bibi", phone="0300-2222222")
+    tuesday = {s["local"]: s["start"] for s in phone.slots(day="2026-03-03")["slots"]}
+    later = phone.confirmed(tuesday["10:00"], name="Omar Khan", phone="0300-3333333")
+    never = phone.book(tuesday["10:30"], name="Zara Ali", phone="0300-4444444")["code"]
+    clock.move_to(local("08:20"))
+    phone.check_in(came)
+    events_before = session.scalar(select(func.count(Event.id)))
+
+    clock.move_to(local("17:00"))
+    end_of_day(session, centre, SYSTEM)
+    session.commit()
+    session.expire_all()
+    rows = {a.code: a for a in session.scalars(select(Appointment))}
+    assert rows[never].state == AppointmentState.EXPIRED and (rows[never].name, rows[never].phone) == ("", "")
+    assert rows[missed].state == AppointmentState.NO_SHOW and rows[missed].phone == "+923002222222", "kept 30 days"
+    assert rows[came].name == "Ali Raza" and rows[later].state == AppointmentState.BOOKED
+    r = phone.client.post(f"/api/v1/appointments/{never}/verify", json={"otp": "123456"})
+    assert r.status_code == 409 and r.get_json()["error"] == "booking_expired"
+
+    clock.move_to(local("17:00") + timedelta(days=29))
+    end_of_day(session, centre, SYSTEM)
+    session.commit()
+    session.expire_all()
+    rows = {a.code: a for a in session.scalars(select(Appointment))}
+    assert rows[came].phone and rows[missed].phone and rows[later].phone, "not yet 30 days after the slot"
+
+    clock.move_to(local("17:00") + timedelta(days=31, hours=1))
+    end_of_day(session, centre, SYSTEM)
+    session.commit()
+    session.expire_all()
+    rows = {a.code: a for a in session.scalars(select(Appointment))}
+    assert all((a.name, a.phone) == ("", "") for a in rows.values()), "erased after 30 days"
+    assert {rows[c].state for c in (came, missed, later)} == {
+        AppointmentState.CHECKED_IN, AppointmentState.NO_SHOW
+    }, "the states stay (the Tuesday booking became a no-show)"
+    report = phone.client.get(f"/api/v1/centres/demo/appointments?date={DAY}", headers=bearer(keys["manager"])).get_json()
+    assert report["booked_tokens"] == 1, "the figures survive the purge"
+    assert session.scalar(select(func.count(Event.id))) > events_before, "the chain only grows"
+    blobs = " ".join(str(e.data) for e in session.scalars(select(Event)))
+    assert not any(x in blobs for x in ("1111111", "2222222", "Ali Raza", "Sana Bibi")), "never in the log"
 
 
 def test_cancel_and_move_free_and_take_places(phone: Phone) -> None:

@@ -113,3 +113,30 @@ def test_end_of_day_forgets_the_numbers(client: FlaskClient, clock: Any, allowed
     session.commit()
     assert session.scalars(select(RemoteToken.phone)).all() == [""]
     assert session.scalar(select(SmsRecipient.phone)) is None
+
+
+def test_the_number_of_a_phone_token_is_on_no_public_screen(
+    app: Any, client: FlaskClient, clock: Any, allowed: None, session: Session, centre: Centre, keys: dict[str, str]
+) -> None:
+    """The number never reaches the hall's screen (its snapshot and page), the tracking
+    view, the kiosk's list or the event log; the answer to the citizen shows it masked."""
+    from queue_server.queue_state import centre_snapshot  # noqa: PLC0415
+
+    got = take(client, phone="0301-7654321")
+    walk_in = client.post("/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"])).get_json()
+    given = client.post(f"/api/v1/track/{walk_in['public_code']}/sms", json={"phone": "0333-9876543"}).get_json()
+    assert given["phone"] == "0333-*****43", "masked in the answer"
+    assert "7654321" not in str(got)
+    digits = ("7654321", "3017654321", "9876543", "3339876543")
+    session.expire_all()
+    seen = [
+        str(centre_snapshot(session, centre)),
+        client.get(f"/api/v1/track/{got['public_code']}").get_data(as_text=True),
+        client.get(f"/api/v1/track/{walk_in['public_code']}").get_data(as_text=True),
+        client.get("/api/v1/centres/demo/services", headers=bearer(keys["kiosk"])).get_data(as_text=True),
+        client.get(f"/t/{got['public_code']}").get_data(as_text=True),
+        client.get("/api/v1/centres/demo/counters", headers=bearer(keys["display"])).get_data(as_text=True),
+        " ".join(str(e.data) for e in session.scalars(select(Event))),
+    ]
+    for where, text in enumerate(seen):
+        assert not any(d in text for d in digits), where
