@@ -16,13 +16,14 @@ from queue_server.models import (
     CounterState,
     TokenState,
 )
-from queue_server.statistics.figures import Tally
+from queue_server.statistics.figures import Tally, trend
 from queue_server.statistics.sources import (
     day_bounds,
     device_status,
     estimate_errors,
     last_activity,
     open_alerts,
+    passages,
     service_targets,
     token_facts,
 )
@@ -30,7 +31,7 @@ from queue_server.statistics.sources import (
 
 def live_centre(session: Session, centre: Centre, now: datetime | None = None) -> dict[str, Any]:
     """The manager's live view: today's figures per service and per counter, devices in
-    trouble and the open alerts."""
+    trouble, the open alerts and the trend of waiting and served through the day."""
     now = now or utcnow()
     today = centre.business_day(now)
     facts = token_facts(session, centre, today, today)
@@ -118,6 +119,7 @@ def live_centre(session: Session, centre: Centre, now: datetime | None = None) -
         "counters": counters,
         "devices": devices,
         "alerts": [alert_public(a) for a in open_alerts(session, [centre.id])],
+        "trend": trend(passages(session, centre, today), now, centre.tz),
     }
 
 
