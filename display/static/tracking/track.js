@@ -53,7 +53,7 @@
     if (!iso) return "";
     try {
       return new Intl.DateTimeFormat(cfg.lang === "ur" ? "ur-PK" : "en-GB", {
-        weekday: "short", day: "numeric", month: "short", timeZone: view.timezone,
+        weekday: "short", day: "numeric", month: "short", timeZone: view.timezone, numberingSystem: "latn",
       }).format(new Date(iso));
     } catch (e) { return iso.slice(0, 10); }
   }
