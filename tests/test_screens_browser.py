@@ -6,7 +6,9 @@ console errors on any page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,6 +16,7 @@ from tests.kiosk.test_kiosk_browser import pair as pair_kiosk
 from tests.support.live import wait_true
 
 pytestmark = pytest.mark.browser
+CENTRE_TZ = ZoneInfo("Asia/Karachi")
 EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
 
 
@@ -74,12 +77,16 @@ def test_kiosk_display_and_phone_agree_on_digits_every_page_has_a_favicon_and_no
         favicon(page, s)
 
         # The phone: position, wait, dates and times.
-        page = new_page(viewport=(390, 844), is_mobile=True, has_touch=True)
+        # (a phone whose clock is set to another zone: the times are still the centre's)
+        page = new_page(viewport=(390, 844), is_mobile=True, has_touch=True, timezone_id="America/New_York")
         errors += watch(page)
         page.goto(f"{s.url}/t/{tokens[-1]['public_code']}?lang={lang}")
         page.wait_for_timeout(1500)
         latin, eastern = digits_of(page)
         assert latin and not eastern, ("tracking", lang, eastern)
+        feed = page.text_content("#tk-feed") or ""
+        karachi = [(datetime.now(UTC) + timedelta(minutes=d)).astimezone(CENTRE_TZ).strftime("%H:%M") for d in (-1, 0)]
+        assert any(k in feed for k in karachi), (feed, karachi)
         favicon(page, s)
 
         # Every other page: a favicon, and nothing wrong in the console.

@@ -61,6 +61,7 @@
     try {
       return new Intl.DateTimeFormat(cfg.lang === "ur" ? "ur-PK" : "en-GB", {
         hour: "2-digit", minute: "2-digit", hour12: false, numberingSystem: "latn",
+        timeZone: (view && view.timezone) || undefined, // the centre's clock, as on the hall display
       }).format(date);
     } catch (e) { return date.toTimeString().slice(0, 5); }
   }
