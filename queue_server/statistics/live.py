@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import queue_state
@@ -14,16 +15,16 @@ from queue_server.models import (
     Alert,
     Centre,
     CounterState,
+    Token,
     TokenState,
 )
-from queue_server.statistics.figures import Tally, trend
+from queue_server.statistics.figures import Passage, Tally, trend
 from queue_server.statistics.sources import (
     day_bounds,
     device_status,
     estimate_errors,
     last_activity,
     open_alerts,
-    passages,
     service_targets,
     token_facts,
 )
@@ -119,7 +120,7 @@ def live_centre(session: Session, centre: Centre, now: datetime | None = None) -
         "counters": counters,
         "devices": devices,
         "alerts": [alert_public(a) for a in open_alerts(session, [centre.id])],
-        "trend": trend(passages(session, centre, today), now, centre.tz),
+        "trend": trend(_passages(session, centre, today), now, centre.tz),
     }
 
 
@@ -136,3 +137,20 @@ def alert_public(alert: Alert) -> dict[str, Any]:
         "cleared_at": queue_state.iso(alert.cleared_at),
         "acknowledged": alert.acknowledged_at is not None,
     }
+
+
+def _passages(session: Session, centre: Centre, day: date) -> list[Passage]:
+    """The day's tokens as they went through the hall, for the trend chart (here, not in
+    ``sources``: only the live view reads it)."""
+    rows = session.execute(
+        select(Token.issued_at, Token.first_called_at, Token.finished_at, Token.state).where(
+            Token.centre_id == centre.id, Token.business_day == day
+        )
+    ).all()
+    out = []
+    for issued, called, finished, state in rows:
+        state = state if isinstance(state, TokenState) else TokenState(state)
+        left = called or (finished if state != TokenState.WAITING else None)
+        served = finished if state == TokenState.DONE else None
+        out.append(Passage(issued, left, served))
+    return out

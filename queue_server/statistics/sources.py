@@ -28,7 +28,7 @@ from queue_server.models import (
 from queue_server.models.feedback import Feedback
 from queue_server.models.token import OPEN_STATES
 from queue_server.operations.printing import FAULTS as PRINTER_FAULTS
-from queue_server.statistics.figures import Extra, Passage, TokenFact, mean_of
+from queue_server.statistics.figures import Extra, TokenFact, mean_of
 from queue_server.sync.rows import synced_callers
 
 CALL_KINDS = ("token_called", "token_called_specific")
@@ -391,18 +391,3 @@ def feedback_figures(
         out.append((service, counter, who.get(token_id, 0), hour, day, int(rating), 1))
     return out
 
-
-def passages(session: Session, centre: Centre, day: date) -> list[Passage]:
-    """The day's tokens as they went through the hall, for the live trend chart."""
-    rows = session.execute(
-        select(Token.issued_at, Token.first_called_at, Token.finished_at, Token.state).where(
-            Token.centre_id == centre.id, Token.business_day == day
-        )
-    ).all()
-    out = []
-    for issued, called, finished, state in rows:
-        state = state if isinstance(state, TokenState) else TokenState(state)
-        left = called or (finished if state != TokenState.WAITING else None)
-        served = finished if state == TokenState.DONE else None
-        out.append(Passage(issued, left, served))
-    return out
