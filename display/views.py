@@ -75,6 +75,15 @@ LABELS: dict[str, str] = {
     "free": N_("Free"),
     "welcome": N_("Please take a token and wait for your number"),
     "sound": N_("Tap to turn on the sound"),
+    "next_up": N_("Next up"),
+    "eta": N_("about {n} min"),
+    "eta_under": N_("under a minute"),
+    "open_today": N_("Open today {opens} – {closes}"),
+    "open_always": N_("Open round the clock"),
+    # the kiosk's words for the same thing (one translation for both screens)
+    "closed_opens_today": N_("The centre is closed now. It opens today at {time}."),
+    "closed_opens_on": N_("The centre is closed now. It opens on {day} at {time}."),
+    "closed_no_opening": N_("The centre is closed now."),
 }
 
 

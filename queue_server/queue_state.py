@@ -25,6 +25,7 @@ from queue_server.models import (
     Counter,
     CounterState,
     Priority,
+    RemoteToken,
     RequestState,
     Service,
     ServiceRequest,
@@ -467,6 +468,31 @@ def current_calls(session: Session, centre: Centre, limit: int = 8) -> list[dict
     return [call for _, call in found[:limit]]
 
 
+NEXT_UP = 6
+
+
+def next_up(session: Session, centre: Centre, limit: int = NEXT_UP) -> list[dict[str, Any]]:
+    """The tokens the hall can expect to be called soon, for the display's "next up" strip:
+    waiting and in the hall (a phone token whose citizen has not checked in is passed over),
+    priority classes first, then the earliest issued. An indication, not a promise: which
+    counter frees first, and its work profile, decide the real order."""
+    first, last = hall_days(centre)
+    away = select(RemoteToken.token_id).where(RemoteToken.checked_in_at.is_(None))
+    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
+    rows = session.scalars(
+        select(Token)
+        .where(
+            Token.centre_id == centre.id,
+            Token.state == TokenState.WAITING,
+            Token.business_day.between(first, last),
+            Token.id.not_in(away),
+        )
+        .order_by(is_normal, Token.queued_at, Token.id)
+        .limit(limit)
+    ).all()
+    return [token_public(t) for t in rows]
+
+
 def opening_state(centre: Centre) -> dict[str, Any]:
     """Whether the centre is open now, and when it next opens (an ISO instant, and the
     local weekday number and "HH:MM" for screens to say it), from its hours and holidays."""
@@ -528,4 +554,5 @@ def centre_snapshot(session: Session, centre: Centre) -> dict[str, Any]:
         "counters": [counter_public(c, current.get(c.id)) for c in centre.counters],
         "recent_calls": recent_calls(session, centre),
         "calls": current_calls(session, centre),
+        "next_up": next_up(session, centre),
     }

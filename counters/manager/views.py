@@ -12,9 +12,10 @@ session, the centre choice and the report arguments; the setup pages are in setu
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -170,9 +171,16 @@ def alert_label(alert: dict[str, Any]) -> str:
     return str(kind)
 
 
+def local_time(iso: str | None, timezone: str) -> str:
+    """An instant ("…T…+00:00") as the centre's clock showed it: "YYYY-MM-DD HH:MM"."""
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"alert_label": alert_label}
+    return {"alert_label": alert_label, "local_time": local_time}
 
 
 def page_context(actor: Actor, centre: Centre | None, active: str) -> dict[str, Any]:

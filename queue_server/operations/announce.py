@@ -29,9 +29,14 @@ LIVE_POSITIONS = 25
 def queue_changed(
     session: Session, centre: Centre, *, capacities: queue_state.Capacities | None = None
 ) -> None:
-    """The waiting counts and estimates of the centre's services; ``capacities`` when the
-    caller computed them already in this transaction, after its last change."""
-    payload = {"centre_id": centre.id, "services": queue_state.queue_summary(session, centre, capacities)}
+    """The waiting counts and estimates of the centre's services, and the tokens next up;
+    ``capacities`` when the caller computed them already in this transaction, after its
+    last change."""
+    payload = {
+        "centre_id": centre.id,
+        "services": queue_state.queue_summary(session, centre, capacities),
+        "next_up": queue_state.next_up(session, centre),
+    }
     publish(session, Message("queue_changed", rooms.centre_rooms(centre.id), payload))
 
 

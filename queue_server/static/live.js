@@ -92,5 +92,16 @@
     return node;
   }
 
-  window.Khidmat = { live: live, api: api, csrfToken: csrfToken, el: el };
+  /* fill("Opens at {time}.", {time: "08:00"}): a translated template with its values set in,
+   * each value isolated (FSI … PDI) so that a Latin value (a time, a token number) keeps its
+   * own order and the punctuation round it stays where the Urdu sentence puts it. Digits are
+   * Latin on every screen, in both languages (one style: the token numbers' own); only the
+   * printed ticket spells Urdu digits. */
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? "\u2068" + String(values[key]) + "\u2069" : whole;
+    });
+  }
+
+  window.Khidmat = { live: live, api: api, csrfToken: csrfToken, el: el, fill: fill };
 })();

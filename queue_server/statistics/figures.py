@@ -8,7 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from queue_server.states import TokenState  # an enum: no ORM, no session here
@@ -234,3 +234,40 @@ def extra_figures(requests: list[int] | None, feedback: list[int] | None) -> dic
         "feedback_count": ratings,
         "feedback_average": round(rating_sum / ratings, 2) if ratings else None,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One token's way through the hall today: issued, first called (or left, when it went
+    without a call), served (done)."""
+
+    issued_at: datetime
+    left_queue_at: datetime | None  # first call, or cancellation; None: still waiting
+    served_at: datetime | None  # finished as done; None: not served (yet)
+
+
+TREND_STEP = timedelta(minutes=15)
+
+
+def trend(passages: Sequence[Passage], now: datetime, tz: tzinfo, step: timedelta = TREND_STEP) -> list[dict[str, Any]]:
+    """Waiting and served (so far) at each step of today, from the first issue to ``now``:
+    [{"at": local "HH:MM", "waiting": n, "served": n}], the last point being ``now``.
+    Empty before the first token of the day."""
+    if not passages:
+        return []
+    first = min(p.issued_at for p in passages)
+    local = first.astimezone(tz)
+    at = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+    moments: list[datetime] = []
+    while at < now and len(moments) < 200:
+        moments.append(at)
+        at = at + step
+    moments.append(now)
+    out = []
+    for moment in moments:
+        waiting = sum(
+            1 for p in passages if p.issued_at <= moment and (p.left_queue_at is None or p.left_queue_at > moment)
+        )
+        served = sum(1 for p in passages if p.served_at is not None and p.served_at <= moment)
+        out.append({"at": moment.astimezone(tz).strftime("%H:%M"), "waiting": waiting, "served": served})
+    return out

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import queue_state
@@ -14,9 +15,10 @@ from queue_server.models import (
     Alert,
     Centre,
     CounterState,
+    Token,
     TokenState,
 )
-from queue_server.statistics.figures import Tally
+from queue_server.statistics.figures import Passage, Tally, trend
 from queue_server.statistics.sources import (
     day_bounds,
     device_status,
@@ -30,7 +32,7 @@ from queue_server.statistics.sources import (
 
 def live_centre(session: Session, centre: Centre, now: datetime | None = None) -> dict[str, Any]:
     """The manager's live view: today's figures per service and per counter, devices in
-    trouble and the open alerts."""
+    trouble, the open alerts and the trend of waiting and served through the day."""
     now = now or utcnow()
     today = centre.business_day(now)
     facts = token_facts(session, centre, today, today)
@@ -118,6 +120,7 @@ def live_centre(session: Session, centre: Centre, now: datetime | None = None) -
         "counters": counters,
         "devices": devices,
         "alerts": [alert_public(a) for a in open_alerts(session, [centre.id])],
+        "trend": trend(_passages(session, centre, today), now, centre.tz),
     }
 
 
@@ -134,3 +137,20 @@ def alert_public(alert: Alert) -> dict[str, Any]:
         "cleared_at": queue_state.iso(alert.cleared_at),
         "acknowledged": alert.acknowledged_at is not None,
     }
+
+
+def _passages(session: Session, centre: Centre, day: date) -> list[Passage]:
+    """The day's tokens as they went through the hall, for the trend chart (here, not in
+    ``sources``: only the live view reads it)."""
+    rows = session.execute(
+        select(Token.issued_at, Token.first_called_at, Token.finished_at, Token.state).where(
+            Token.centre_id == centre.id, Token.business_day == day
+        )
+    ).all()
+    out = []
+    for issued, called, finished, state in rows:
+        state = state if isinstance(state, TokenState) else TokenState(state)
+        left = called or (finished if state != TokenState.WAITING else None)
+        served = finished if state == TokenState.DONE else None
+        out.append(Passage(issued, left, served))
+    return out

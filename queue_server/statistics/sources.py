@@ -390,3 +390,4 @@ def feedback_figures(
         service, counter, hour, day = tokens[token_id]
         out.append((service, counter, who.get(token_id, 0), hour, day, int(rating), 1))
     return out
+

@@ -19,6 +19,7 @@
     counters: [],     // counter_public, in the zone, by number
     services: [],     // queue_summary
     recent: [],       // token_public, newest first, in the zone
+    nextUp: [],       // token_public: waiting, likely to be called next
     calls: [],        // {token, kind} still current (called, or a collection not yet collected), newest first
     latest: null,     // calls[0]: what the big panel shows
     offsetMs: 0,      // server clock minus this clock
@@ -67,6 +68,7 @@
     var latest = state.latest;
     $("hero-empty").hidden = !!latest;
     $("hero-call").hidden = !latest;
+    drawHours();
     if (!latest) { hero.dataset.tokenId = ""; hero.dataset.kind = ""; return; }
     var t = latest.token;
     hero.dataset.tokenId = String(t.id);
@@ -157,12 +159,66 @@
       names.appendChild(lang("span", "en", s.name_en, "waiting-en"));
       names.appendChild(lang("span", "ur", s.name_ur, "waiting-ur"));
       item.appendChild(names);
+      var eta = etaText(s.eta_minutes);
+      if (eta) {
+        var wait = el("span", "waiting-eta");
+        wait.appendChild(lang("span", "en", eta.en, "waiting-eta-en"));
+        wait.appendChild(lang("span", "ur", eta.ur, "waiting-eta-ur"));
+        item.appendChild(wait);
+      }
       item.appendChild(num(String(s.waiting), "waiting-count"));
       list.appendChild(item);
     });
     $("waiting-total").textContent = rows.length ? String(total) : "";
     $("waiting-none").hidden = rows.length > 0;
     paginateWaiting();
+  }
+
+  /* The expected wait for a token taken now (the kiosk's figure), in both languages. */
+  function etaText(minutes) {
+    if (minutes === null || minutes === undefined) return null;
+    if (minutes < 1) return { en: L.eta_under.en, ur: L.eta_under.ur };
+    var n = String(Math.round(minutes));
+    return { en: Khidmat.fill(L.eta.en, { n: n }), ur: Khidmat.fill(L.eta.ur, { n: n }) };
+  }
+
+  /* Next up: the tokens the hall can expect next, in the order they are likely called. */
+  function drawNext() {
+    var codes = zoneServices();
+    var rows = state.nextUp.filter(function (t) { return !codes || (t.service && codes[t.service.code]); });
+    var list = $("next-up");
+    clear(list);
+    rows.forEach(function (t) {
+      var item = el("li", "next-item");
+      item.dataset.tokenId = String(t.id);
+      item.appendChild(num(t.number, "next-number"));
+      list.appendChild(item);
+    });
+    $("next-section").dataset.count = String(rows.length);
+  }
+
+  /* The idle screen (nobody called) says when the centre is open, or when it opens. */
+  function hoursText(code) {
+    var c = state.centre;
+    if (!c) return "";
+    var words = function (key) { return L[key][code]; };
+    if (c.open_now) {
+      if (!c.opens_at_shown) return "";
+      if (c.opens_at_shown === c.closes_at) return words("open_always");
+      return Khidmat.fill(words("open_today"), { opens: c.opens_at_shown, closes: c.closes_at });
+    }
+    if (!c.opens_local) return words("closed_no_opening");
+    if (c.opens_today) return Khidmat.fill(words("closed_opens_today"), { time: c.opens_local });
+    var day = c.opens_at ? fmt(code === "ur" ? "ur-PK" : "en-GB", { weekday: "long", numberingSystem: "latn" }).format(new Date(c.opens_at)) : "";
+    return Khidmat.fill(words("closed_opens_on"), { day: day, time: c.opens_local });
+  }
+  function drawHours() {
+    var en = hoursText("en");
+    var ur = hoursText("ur");
+    $("hours-en").textContent = en;
+    $("hours-ur").textContent = ur;
+    $("hero-hours").hidden = !en && !ur;
+    $("display").dataset.open = state.centre && !state.centre.open_now ? "closed" : "open";
   }
 
   /* Show the waiting list a page at a time when it does not fit; pages turn by themselves. */
@@ -428,12 +484,14 @@
     // The big panel shows the latest call that is still current, as the server knows it:
     // a refresh never brings back a token that was served, nor hides a collection call.
     state.calls = (snap.calls || []).filter(function (c) { return c.token && inZone(c.token.counter); });
+    state.nextUp = snap.next_up || [];
     state.latest = state.calls[0] || null;
     setNotice(snap.centre);
     drawHero(false);
     drawRecent();
     drawCounters();
     drawWaiting();
+    drawNext();
     tick();
     $("display").dataset.state = "live";
   }
@@ -445,6 +503,8 @@
     state.recent = [t].concat(state.recent.filter(function (r) { return r.id !== t.id; })).slice(0, RECENT_KEPT);
     state.calls = [{ token: t, kind: kind }].concat(state.calls.filter(function (c) { return c.token.id !== t.id; }));
     state.latest = state.calls[0];
+    state.nextUp = state.nextUp.filter(function (n) { return n.id !== t.id; });
+    drawNext();
     state.counters.forEach(function (c) {
       if (c.number === t.counter) c.current = t;
       else if (c.current && c.current.id === t.id) c.current = null;
@@ -492,7 +552,9 @@
   function onQueueChanged(payload) {
     if (!payload || !payload.services) return;
     state.services = payload.services;
+    if (payload.next_up) state.nextUp = payload.next_up;
     drawWaiting();
+    drawNext();
   }
 
   window.addEventListener("resize", function () { paginateWaiting(); });

@@ -53,7 +53,7 @@
     if (!iso) return "";
     try {
       return new Intl.DateTimeFormat(cfg.lang === "ur" ? "ur-PK" : "en-GB", {
-        weekday: "short", day: "numeric", month: "short", timeZone: view.timezone,
+        weekday: "short", day: "numeric", month: "short", timeZone: view.timezone, numberingSystem: "latn",
       }).format(new Date(iso));
     } catch (e) { return iso.slice(0, 10); }
   }
@@ -61,6 +61,7 @@
     try {
       return new Intl.DateTimeFormat(cfg.lang === "ur" ? "ur-PK" : "en-GB", {
         hour: "2-digit", minute: "2-digit", hour12: false, numberingSystem: "latn",
+        timeZone: (view && view.timezone) || undefined, // the centre's clock, as on the hall display
       }).format(date);
     } catch (e) { return date.toTimeString().slice(0, 5); }
   }

@@ -13,7 +13,6 @@
 
   var cfg = JSON.parse(document.getElementById("kiosk-config").textContent);
   var root = document.documentElement;
-  var URDU_DIGITS = "۰۱۲۳۴۵۶۷۸۹";
 
   var ICONS = {
     people: '<svg viewBox="0 0 24 24"><circle cx="8" cy="7" r="3.2"/><circle cx="16.5" cy="8" r="2.7"/><path d="M2 20c0-4 2.7-6.5 6-6.5s6 2.5 6 6.5z"/><path d="M13.6 14.2c.9-.6 1.9-.9 2.9-.9 2.9 0 5.5 2.2 5.5 6.2h-6.3c0-2-.7-3.9-2.1-5.3z"/></svg>',
@@ -54,10 +53,9 @@
 
   function $(id) { return document.getElementById(id); }
   function t(key) { return (cfg.strings[state.lang] || {})[key] || cfg.strings.en[key] || key; }
-  function digits(n) {
-    var s = String(n);
-    return state.lang === "ur" ? s.replace(/[0-9]/g, function (d) { return URDU_DIGITS[+d]; }) : s;
-  }
+  // Latin digits in both languages, as on the hall display and the phone (the token numbers'
+  // own); only the printed ticket spells Urdu digits.
+  function digits(n) { return String(n); }
   function fill(template, n) { return template.replace("{n}", digits(n)); }
   function other(lang) { return lang === "ur" ? "en" : "ur"; }
   function nameOf(item, lang) {
@@ -213,7 +211,7 @@
     var stats = el("span", "k-stats");
     var waiting = el("span", "k-stat k-waiting");
     waiting.appendChild(icon("people"));
-    // Urdu's zero (۰) is a dot: say "none" in words rather than show a lone dot.
+    // In Urdu, "none" in words reads better than a lone 0 (and the ticket's Urdu zero is a dot).
     waiting.appendChild(service.waiting || state.lang !== "ur" ? el("span", "k-stat-value", digits(service.waiting || 0))
                                                                : el("span", "k-stat-none", t("none_short")));
     stats.appendChild(waiting);
@@ -549,14 +547,14 @@
     var o = state.opening || {};
     var S = cfg.strings[lang];
     if (!o.opens_at) return S.closed_no_opening;
-    var time = lang === "ur" ? o.opens_local.replace(/[0-9]/g, function (d) { return URDU_DIGITS[+d]; }) : o.opens_local;
-    if (o.opens_today) return S.closed_opens_today.replace("{time}", time);
+    var time = o.opens_local;
+    if (o.opens_today) return Khidmat.fill(S.closed_opens_today, { time: time });
     var day = o.opens_at;
     try {
-      day = new Intl.DateTimeFormat(lang === "ur" ? "ur-PK" : "en-GB", { weekday: "long", timeZone: cfg.centre.timezone })
+      day = new Intl.DateTimeFormat(lang === "ur" ? "ur-PK" : "en-GB", { weekday: "long", numberingSystem: "latn", timeZone: cfg.centre.timezone })
         .format(new Date(o.opens_at));
     } catch (e) { /* an old browser: the date as it came */ }
-    return S.closed_opens_on.replace("{day}", day).replace("{time}", time);
+    return Khidmat.fill(S.closed_opens_on, { day: day, time: time });
   }
 
   /* --- health ---------------------------------------------------------------------- */

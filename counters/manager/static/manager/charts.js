@@ -16,7 +16,7 @@
     responsive: true,
     maintainAspectRatio: false,
     interaction: { mode: "index", intersect: false },
-    plugins: { legend: { rtl: ur, position: "bottom" }, tooltip: { rtl: ur } },
+    plugins: { legend: { rtl: ur, textDirection: ur ? "rtl" : "ltr", position: "bottom" }, tooltip: { rtl: ur, textDirection: ur ? "rtl" : "ltr" } },
   };
   function minutes(s) { return s == null ? null : Math.round(s / 6) / 10; }
   function make(id, config) {
@@ -37,6 +37,7 @@
     },
     options: Object.assign({}, common, {
       scales: {
+        x: { reverse: ur }, // hours run from right to left in Urdu
         people: { position: ur ? "right" : "left", beginAtZero: true, title: { display: true, text: t.arrivals }, ticks: { precision: 0 } },
         wait: { position: ur ? "left" : "right", beginAtZero: true, title: { display: true, text: t.avg_wait }, grid: { drawOnChartArea: false } },
       },
@@ -50,8 +51,8 @@
       datasets: [{ label: t.citizens, data: data.waits.map(function (b) { return b.count; }), backgroundColor: data.waits.map(function (b) { return b.from_minutes >= 30 ? "#c8553d" : b.from_minutes >= 15 ? "#e0a458" : "#6aa984"; }) }],
     },
     options: Object.assign({}, common, {
-      plugins: { legend: { display: false }, tooltip: { rtl: ur } },
-      scales: { x: { title: { display: true, text: t.minutes } }, y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: t.citizens } } },
+      plugins: { legend: { display: false }, tooltip: { rtl: ur, textDirection: ur ? "rtl" : "ltr" } },
+      scales: { x: { reverse: ur, title: { display: true, text: t.minutes } }, y: { position: ur ? "right" : "left", beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: t.citizens } } },
     }),
   });
 
@@ -66,6 +67,7 @@
     },
     options: Object.assign({}, common, {
       scales: {
+        x: { reverse: ur },
         people: { position: ur ? "right" : "left", beginAtZero: true, ticks: { precision: 0 } },
         wait: { position: ur ? "left" : "right", beginAtZero: true, title: { display: true, text: t.avg_wait }, grid: { drawOnChartArea: false } },
       },

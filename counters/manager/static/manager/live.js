@@ -113,19 +113,67 @@
     return fill(config.alerts[a.kind] || a.kind, values);
   }
 
+  /* Times as the centre keeps them (its time zone), whatever the manager's computer says. */
+  function localTime(iso, withSeconds) {
+    var options = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: state && state.centre.timezone };
+    if (withSeconds) options.second = "2-digit";
+    try {
+      return new Date(Date.parse(iso)).toLocaleTimeString(ur ? "ur-PK-u-nu-latn" : "en-GB", options);
+    } catch (e) { // an unknown zone: the browser's own
+      delete options.timeZone;
+      return new Date(Date.parse(iso)).toLocaleTimeString(ur ? "ur-PK-u-nu-latn" : "en-GB", options);
+    }
+  }
+
+  /* Alerts are collapsed to the first few (unseen first), so that the figures stay in view;
+   * the manager opens the rest, or marks them all seen at once. */
+  var ALERTS_SHOWN = 2;
+  var alertsOpen = false;
+  function acknowledge(ids) {
+    return Promise.all(ids.map(function (id) { return Khidmat.api("POST", config.ack_url + id + "/acknowledge"); }));
+  }
+  document.getElementById("alerts-all-seen").addEventListener("click", function () {
+    var button = this;
+    var unseen = (state ? state.alerts : []).filter(function (a) { return !a.acknowledged; });
+    button.disabled = true;
+    acknowledge(unseen.map(function (a) { return a.id; })).then(function (replies) {
+      replies.forEach(function (r, i) { if (r.ok) unseen[i].acknowledged = true; });
+      button.disabled = false;
+      drawAlerts(state);
+    });
+  });
+  document.getElementById("alerts-more").addEventListener("click", function () {
+    alertsOpen = !alertsOpen;
+    drawAlerts(state);
+  });
+
   function drawAlerts(live) {
     var list = document.getElementById("alert-list");
     list.textContent = "";
-    live.alerts.forEach(function (a) {
+    var sorted = live.alerts.slice().sort(function (a, b) { return (a.acknowledged ? 1 : 0) - (b.acknowledged ? 1 : 0); });
+    var unseen = sorted.filter(function (a) { return !a.acknowledged; }).length;
+    var count = document.getElementById("alert-count");
+    count.hidden = !unseen;
+    count.textContent = String(unseen);
+    document.getElementById("alerts-all-seen").hidden = unseen < 2;
+    var more = document.getElementById("alerts-more");
+    more.hidden = sorted.length <= ALERTS_SHOWN;
+    more.setAttribute("aria-expanded", alertsOpen ? "true" : "false");
+    more.textContent = alertsOpen ? t.fewer_alerts : Khidmat.fill(t.more_alerts, { n: String(sorted.length) });
+    sorted.forEach(function (a, index) {
       var item = el("li", { cls: "alert alert-" + a.kind + (a.acknowledged ? " seen" : ""), "data-kind": a.kind, "data-subject": a.subject });
       item.appendChild(el("span", { cls: "alert-text", text: alertText(a) }));
       item.appendChild(el("span", { cls: "muted small", text: " · " + t.since + " " }));
-      item.appendChild(el("span", { cls: "num small muted", text: new Date(Date.parse(a.raised_at)).toLocaleTimeString(ur ? "ur-PK-u-nu-latn" : "en-GB", { hour: "2-digit", minute: "2-digit" }) }));
+      item.appendChild(el("span", { cls: "num small muted alert-time", text: localTime(a.raised_at) }));
+      if (!alertsOpen && index >= ALERTS_SHOWN) item.hidden = true;
       if (!a.acknowledged) {
         var button = el("button", { type: "button", cls: "ack", text: t.mark_seen });
         button.addEventListener("click", function () {
           button.disabled = true;
-          Khidmat.api("POST", config.ack_url + a.id + "/acknowledge").then(function () { item.classList.add("seen"); button.remove(); });
+          acknowledge([a.id]).then(function (replies) {
+            if (replies[0].ok) a.acknowledged = true;
+            drawAlerts(state);
+          });
         });
         item.appendChild(button);
       } else {
@@ -152,6 +200,56 @@
     document.getElementById("device-none").hidden = list.children.length > 0;
   }
 
+  /* Waiting and served through today (Chart.js from the npm lock). In Urdu the time runs
+   * from right to left, the people axis stands on the right and the legend reads RTL. */
+  var trendChart = null;
+  function drawTrend(live) {
+    var points = live.trend || [];
+    var canvas = document.getElementById("chart-trend");
+    document.getElementById("trend-none").hidden = points.length > 0;
+    canvas.parentNode.hidden = !points.length;
+    if (typeof Chart === "undefined" || !points.length) return;
+    var labels = points.map(function (p) { return p.at; });
+    var waiting = points.map(function (p) { return p.waiting; });
+    var served = points.map(function (p) { return p.served; });
+    if (trendChart) {
+      trendChart.data.labels = labels;
+      trendChart.data.datasets[0].data = waiting;
+      trendChart.data.datasets[1].data = served;
+      trendChart.update("none");
+      return;
+    }
+    var font = ur ? '"Noto Naskh Arabic", "Noto Sans", sans-serif' : '"Noto Sans", sans-serif';
+    trendChart = canvas.chart = new Chart(canvas, {
+      type: "line",
+      data: {
+        labels: labels,
+        datasets: [
+          { label: t.waiting_now, data: waiting, borderColor: "#b5651d", backgroundColor: "rgba(181,101,29,.15)", fill: true, tension: 0.25, pointRadius: 0 },
+          { label: t.served_so_far, data: served, borderColor: "#0b6e4f", backgroundColor: "#0b6e4f", tension: 0.25, pointRadius: 0 },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        layout: { padding: { left: 16, right: 16 } }, // the first and last time labels are not cut
+        locale: ur ? "ur-PK-u-nu-latn" : "en-GB",
+        interaction: { mode: "index", intersect: false },
+        font: { family: font },
+        plugins: {
+          legend: { rtl: ur, textDirection: ur ? "rtl" : "ltr", position: "bottom", labels: { font: { family: font, size: 13 } } },
+          tooltip: { rtl: ur, textDirection: ur ? "rtl" : "ltr", titleFont: { family: font }, bodyFont: { family: font } },
+        },
+        scales: {
+          x: { reverse: ur, title: { display: true, text: t.time_of_day, font: { family: font, size: 13 } }, ticks: { maxTicksLimit: 12 } },
+          y: { position: ur ? "right" : "left", beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: t.people, font: { family: font, size: 13 } } },
+        },
+      },
+    });
+    document.body.dataset.trend = "ready";
+  }
+
   function tick() {
     if (!state) return;
     document.querySelectorAll("[data-col=longest]").forEach(function (cell) {
@@ -176,8 +274,9 @@
     drawCounters(live);
     drawAlerts(live);
     drawDevices(live);
+    drawTrend(live);
     drawKpis(live);
-    document.getElementById("updated-at").textContent = new Date(now()).toLocaleTimeString("en-GB");
+    document.getElementById("updated-at").textContent = localTime(new Date(now()).toISOString(), true);
     document.body.dataset.version = String((Number(document.body.dataset.version) || 0) + 1);
     tick();
   }
