@@ -143,6 +143,28 @@ def test_refusals_come_in_the_callers_language(client: FlaskClient, hall: Hall) 
     assert r.status_code == 401 and r.get_json()["message"] != "Unknown or revoked key."
 
 
+def test_guessing_the_receipt_key_is_stopped(
+    app: Flask, client: FlaskClient, session: Session, hall: Hall, gateway: FakeHttpGateway
+) -> None:
+    from queue_server.api.sms import REFUSED_LIMIT
+
+    _first, second = hall.issue(), hall.issue()
+    hall.give(second, "0300-1234567")
+    hall.call()
+    deliver(app, session)
+    body = {"message_id": "h00001", "status": "DELIVRD"}
+    for guess in range(REFUSED_LIMIT):
+        assert receipt(client, body, key=f"guess-{guess}").status_code == 401
+    stopped = receipt(client, body, key="guess-x", headers={"Accept-Language": "ur"})
+    assert stopped.status_code == 429 and stopped.get_json()["error"] == "rate_limited", stopped.get_json()
+    assert stopped.get_json()["message"] != "Too many refused receipts from this address: wait a few minutes."
+    # past the limit even the right key waits: a guess that happens to be right learns nothing
+    assert receipt(client, body).status_code == 429
+    assert statuses(session)[(second["id"], "almost_turn")] == NotificationStatus.SENT
+    other = receipt(client, body, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other.status_code == 200, "another address (the gateway) is not held up"
+
+
 def test_without_a_receipt_key_no_receipt_is_taken(app: Flask, client: FlaskClient, hall: Hall) -> None:
     app.config["SMS_RECEIPT_KEY"] = ""
     for key in ("", None, "anything"):
