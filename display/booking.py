@@ -114,15 +114,22 @@ def join_page(code: str) -> Response:
     return _private(make_response(html))
 
 
-@bp.get("/book/<code>/<booking>")
-def booking_page(code: str, booking: str) -> Response:
-    centre = _centre(code)
+def _booking_at(centre: Any, booking: str) -> Any:
+    """The booking of this centre that the code names; 404 for any other answer (unknown,
+    another centre's, or too many guesses from this address): a page reveals nothing."""
     try:
         found = appointments.find_booking(current_session(), booking, request.remote_addr or "?")
     except (NotFound, RateLimited):
         abort(404)
     if found.centre_id != centre.id:
         abort(404)
+    return found
+
+
+@bp.get("/book/<code>/<booking>")
+def booking_page(code: str, booking: str) -> Response:
+    centre = _centre(code)
+    found = _booking_at(centre, booking)
     view = appointments.public_view(found)
     window = appointments.slots.arrival_window(appointments.policy_of(centre), found.slot_start)
     config = {
@@ -141,12 +148,7 @@ def booking_page(code: str, booking: str) -> Response:
 def booking_qr(code: str, booking: str) -> Response:
     """The booking code as a QR (what a kiosk's scanner types), drawn by the server."""
     centre = _centre(code)
-    try:
-        found = appointments.find_booking(current_session(), booking, request.remote_addr or "?")
-    except (NotFound, RateLimited):
-        abort(404)
-    if found.centre_id != centre.id:
-        abort(404)
+    found = _booking_at(centre, booking)
     image = qrcode.make(found.code, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=2)
     out = io.BytesIO()
     image.save(out)
