@@ -25,7 +25,7 @@ from queue_server.models import Counter, Priority, Token
 from queue_server.operations import requests as cases
 from queue_server.realtime import on_leave, screen, socket_actor
 from queue_server.redis_link import redis_client
-from queue_server.unit_of_work import current_session, run_in_transaction
+from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ def on_console_action(data: Any = None) -> dict[str, Any]:
 
         return run_in_transaction(work)
     except DomainError as exc:
-        db.session.rollback()
+        end_reading()  # a refusal before the unit of work began (the unit rolls back its own)
         reply = error_reply(exc)
         reply["state"] = _fresh_state(data)
         return reply
@@ -341,4 +341,4 @@ def _fresh_state(data: Any) -> dict[str, Any] | None:
     except DomainError:
         return None
     finally:
-        db.session.rollback()
+        end_reading()

@@ -15,7 +15,7 @@ from queue_server.actors import Actor
 from queue_server.auth import authenticate_password, current_caller, login_session, logout_session
 from queue_server.errors import N_, DomainError, NotAuthenticated, ValidationFailed
 from queue_server.http_errors import translate
-from queue_server.models import Centre, Staff
+from queue_server.models import Centre
 from queue_server.ratelimit import enforce
 from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
@@ -84,15 +84,7 @@ def login() -> ResponseReturnValue:
         if not username or not password:
             raise ValidationFailed(N_("Type your username and password."))
 
-        def work(s: Any) -> Staff | DomainError:
-            try:
-                return authenticate_password(s, username, password[:256], address)
-            except NotAuthenticated as exc:
-                return exc  # commit the failed-login count, then refuse
-
-        found = run_in_transaction(work)
-        if isinstance(found, DomainError):
-            raise found
+        found = run_in_transaction(lambda s: authenticate_password(s, username, password[:256], address))
     except DomainError as exc:
         return _login_page(translate(exc), exc.status, username, target)
     run_in_transaction(lambda _s: login_session(found))

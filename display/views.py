@@ -43,7 +43,7 @@ from queue_server.operations.lookup import centre_by_code
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.publish import Message, add_sink
 from queue_server.states import DeviceKind
-from queue_server.unit_of_work import current_session
+from queue_server.unit_of_work import current_session, end_reading
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def announcement_audio(centre: str, token_id: int) -> Response:
         a = Announcement(token.number, str(counter.number), kind)
     except ValueError:
         raise NotFound(N_("Token %(number)s cannot be announced."), number=token.number) from None
-    current_session().rollback()  # release the read transaction before rendering
+    end_reading()  # before rendering: the read holds SQLite's lock
     try:
         path = announcer().audio_for(a)
     except AnnouncerUnavailableError as exc:
@@ -292,7 +292,7 @@ def _counter_asked(centre: Centre, raw: str | None) -> Counter | None:
 def chime(centre: str) -> Response:
     """The chime alone: played when a call's speech cannot be had."""
     _audio_caller(centre)
-    current_session().rollback()
+    end_reading()
     return _wav(announcer().chime())
 
 

@@ -39,7 +39,7 @@ from queue_server.api.views import issued_body, tracking_url
 from queue_server.auth import current_caller, is_device, requires
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
-from queue_server.extensions import csrf, db
+from queue_server.extensions import csrf
 from queue_server.http_errors import respond, translate
 from queue_server.i18n import LANGUAGES, both
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
@@ -48,7 +48,7 @@ from queue_server.operations.devices import SEEN_EVERY, note_seen
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
-from queue_server.unit_of_work import current_session, run_in_transaction
+from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 
 bp = Blueprint(
     "kiosk",
@@ -249,7 +249,7 @@ def require_service(centre_id: int, code: str) -> None:
 def release_database() -> None:
     """End the read transaction before talking to the printer (on SQLite every
     transaction holds the write lock)."""
-    db.session.rollback()
+    end_reading()
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def authenticate_password(db_session: Session, username: str, password: str, add
     for ``LOGIN_LOCK_SECONDS``, doubling while the guessing goes on) and per address over
     every account (``LOGIN_ADDRESS_MAX_FAILURES``): a guesser slows only themselves and
     never locks the clerk out at their own desk. A failure for a known account is an
-    audited event, committed before the refusal is raised: the one place where a helper
-    commits, because the refusal must not roll back its own record."""
+    audited event, and the refusal is ``recorded``: its unit of work commits that event
+    before the refusal goes on, so the refusal does not undo its own record."""
     from queue_server import login_throttle
 
     username = username.strip()
@@ -98,7 +98,7 @@ def authenticate_password(db_session: Session, username: str, password: str, add
         from queue_server.operations.accounts import audit_staff
 
         audit_staff(db_session, staff, "login_failed", SYSTEM, address=address)
-        db_session.commit()
+        refused.recorded = True
         raise refused
     login_throttle.succeeded(username, address)
     return staff

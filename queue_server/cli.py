@@ -333,7 +333,7 @@ def audit_verify(centres: tuple[str, ...]) -> None:
     from queue_server.checkpoints import verify_centre, verify_witnessed
     from queue_server.extensions import db
     from queue_server.models import Centre
-    from queue_server.unit_of_work import current_session
+    from queue_server.unit_of_work import current_session, end_reading
 
     query = select(Centre).order_by(Centre.code)
     if centres:
@@ -348,7 +348,7 @@ def audit_verify(centres: tuple[str, ...]) -> None:
     problems = verify_witnessed(current_session())
     for problem in problems:
         click.echo(f"province: {problem}")
-    db.session.rollback()
+    end_reading()
     if broken or problems:
         sys.exit(1)
 
@@ -456,7 +456,7 @@ def restore(path: str, yes: bool) -> None:
     from queue_server.checkpoints import verify_centre
     from queue_server.extensions import db
     from queue_server.models import Centre
-    from queue_server.unit_of_work import current_session
+    from queue_server.unit_of_work import current_session, end_reading
 
     url = current_app.config["DATABASE_URL"]
     if not yes:
@@ -473,7 +473,7 @@ def restore(path: str, yes: bool) -> None:
         report = verify_centre(current_session(), centre)
         broken |= not report.ok
         click.echo(report.summary())
-    db.session.rollback()
+    end_reading()
     if broken:
         sys.exit(1)
 
@@ -490,17 +490,16 @@ def config() -> None:
 @with_appcontext
 def config_export(centres: tuple[str, ...], output: str | None, no_staff: bool) -> None:
     """Write the configuration as YAML to stdout or FILE."""
-    from queue_server.extensions import db
     from queue_server.models import Centre
     from queue_server.setup_file import export_yaml
-    from queue_server.unit_of_work import current_session
+    from queue_server.unit_of_work import current_session, end_reading
 
     s = current_session()
     missing = set(centres) - set(s.scalars(select(Centre.code).where(Centre.code.in_(centres))))
     if missing:
         raise click.ClickException(f"no centre {', '.join(sorted(missing))}")
     text = export_yaml(s, list(centres) or None, with_staff=not no_staff)
-    db.session.rollback()
+    end_reading()
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -17,6 +17,9 @@ def N_(message: str) -> str:  # noqa: N802  (gettext's conventional marker name)
 class DomainError(Exception):
     status = 400
     code = "invalid"
+    #: A refusal whose record is part of the answer (a failed login's audited event): the
+    #: unit of work commits what was written before it, then lets the refusal go on.
+    recorded = False
 
     def __init__(self, message: str, *, code: str | None = None, **params: Any) -> None:
         # ``code`` is the machine code: a message must not use %(code)s as a parameter.

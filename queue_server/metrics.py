@@ -26,6 +26,7 @@ from queue_server.extensions import db, socketio
 from queue_server.publish import after_commit
 from queue_server.redis_link import redis_client
 from queue_server.security import may_read_operations
+from queue_server.unit_of_work import end_reading
 
 bp = Blueprint("metrics", __name__)
 
@@ -114,7 +115,7 @@ def healthz() -> tuple[Response, int]:
     except Exception as exc:  # a health check reports; it must not raise
         checks["database"] = f"error: {type(exc).__name__}"
     finally:
-        db.session.rollback()
+        end_reading()
     url = current_app.config.get("REDIS_URL")
     if url:
         try:
@@ -163,15 +164,13 @@ def metrics() -> Response:
             .group_by(Centre.code)
         ).all()
     finally:
-        db.session.rollback()
+        end_reading()
     QUEUE_LENGTH.clear()
     for code, count in rows:
         QUEUE_LENGTH.labels(code).set(count)
     for kind, count in screen_counts().items():
         SCREENS.labels(kind).set(count)
-    from queue_server.realtime import connected_count
-
-    CONNECTED_SOCKETS.set(connected_count())
+    # CONNECTED_SOCKETS is kept by queue_server.realtime as sockets come and go.
     return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
 
 

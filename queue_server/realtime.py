@@ -14,7 +14,6 @@ share one authorisation and one room scheme.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -36,12 +35,13 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.http_errors import translate
+from queue_server.metrics import CONNECTED_SOCKETS
 from queue_server.models import Counter
 from queue_server.models.types import is_row_id
 from queue_server.operations.devices import note_seen
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
-from queue_server.unit_of_work import current_session, noted_trouble, run_in_transaction
+from queue_server.unit_of_work import current_session, noted_trouble, reading, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,6 @@ def on_connect(auth: Any = None) -> bool:
     try:
         actor = _resolve(credential)
     except DomainError:
-        db.session.rollback()
         if credential is None or credential[0] == "key":
             return False
         actor, credential = None, None  # an ended browser session: an anonymous page
@@ -187,8 +186,6 @@ def on_connect(auth: Any = None) -> bool:
         _actors[request.sid] = Connection(actor, credential, address)  # type: ignore[attr-defined]
     if credential is not None and credential[0] == "key":
         _note_key_use(credential[1], address)
-    from queue_server.metrics import CONNECTED_SOCKETS
-
     CONNECTED_SOCKETS.set(connected_count())
     return True
 
@@ -210,8 +207,6 @@ def on_disconnect(*_args: Any) -> None:
     sid = request.sid  # type: ignore[attr-defined]
     with _actors_lock:
         _actors.pop(sid, None)
-    from queue_server.metrics import CONNECTED_SOCKETS
-
     CONNECTED_SOCKETS.set(connected_count())
     for listener in list(_disconnect_listeners):
         try:
@@ -279,15 +274,12 @@ def on_join(data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or data.get("screen") not in SCREENS:
             raise ValidationFailed(N_("Unknown screen."))
         handler = SCREENS[data["screen"]]
-        who = socket_actor()
-        targets, snapshot = handler(current_session(), who, data)
-        db.session.rollback()
+        with reading() as session:
+            who = socket_actor()
+            targets, snapshot = handler(session, who, data)
     except DomainError as exc:
-        db.session.rollback()
         return _error(exc)
     except DBAPIError as exc:  # the database is gone or full: the screen waits, offline
-        with contextlib.suppress(DBAPIError):
-            db.session.rollback()
         trouble = noted_trouble(exc)
         if trouble is None:
             raise

@@ -28,6 +28,7 @@ from queue_server.audit import append_event
 from queue_server.errors import N_, DomainError, FieldInvalid, FieldTaken
 from queue_server.models import CatalogueService, Centre, Counter, Device, Role, Service, Staff
 from queue_server.operations import announce, people, setup
+from queue_server.unit_of_work import savepoint
 
 CENTRE_KEYS = (
     "code",
@@ -220,15 +221,12 @@ def parse(text: str, report: ImportReport) -> Lined | None:
 def _row(session: Session, report: ImportReport, row: Any, default_line: int, label: str) -> Iterator[None]:
     """One row in its own savepoint: a refusal is reported with its line and undone, and
     the import goes on to find the other bad rows."""
-    savepoint = session.begin_nested()
     try:
-        yield
-        savepoint.commit()
+        with savepoint(session):
+            yield
     except FieldInvalid as exc:
-        savepoint.rollback()
         report.bad(line_of(row, exc.where, default_line), f"{label}: {exc.where}: {exc}")
     except DomainError as exc:
-        savepoint.rollback()
         report.bad(default_line, f"{label}: {exc}")
 
 

@@ -8,6 +8,7 @@ safe because nothing leaves the process before the commit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from queue_server import database
 from queue_server.errors import N_, Conflict, DomainError
 from queue_server.extensions import db
 
@@ -84,14 +86,56 @@ def _is_retryable(exc: DBAPIError) -> bool:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    session = db.session()
+def unit_of_work(session: Session | None = None) -> Iterator[Session]:
+    """The one place a transaction ends: committed when the work succeeds (or is a
+    ``recorded`` refusal), rolled back when it raises anything else."""
+    session = session or db.session()
     try:
         yield session
-        session.commit()
+    except DomainError as exc:
+        if exc.recorded:
+            session.commit()
+        else:
+            session.rollback()
+        raise
     except BaseException:
         session.rollback()
         raise
+    session.commit()
+
+
+@contextmanager
+def reading(session: Session | None = None) -> Iterator[Session]:
+    """A unit of work that only reads: on SQLite it takes no write lock (it must not write),
+    and its transaction ends, writing nothing, however the block ends."""
+    session = session or db.session()
+    try:
+        with database.reading():
+            yield session
+    except BaseException:
+        with contextlib.suppress(DBAPIError):  # a database gone: the first error is the one to tell
+            session.rollback()
+        raise
+    session.rollback()
+
+
+def end_reading(session: Session | None = None) -> None:
+    """End a read (or undo a refused preview) before rendering, waiting or writing in a unit
+    of work of its own: nothing it did is kept."""
+    (session or db.session()).rollback()
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A unit of work nested in the current one: undone alone when it raises (the exception
+    goes on), kept with the outer one when it does not."""
+    nested = session.begin_nested()
+    try:
+        yield
+    except BaseException:
+        nested.rollback()
+        raise
+    nested.commit()
 
 
 def run_in_transaction(work: Callable[[Session], T]) -> T:

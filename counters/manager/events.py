@@ -30,7 +30,6 @@ from queue_server import alerts, queue_state, rooms, statistics
 from queue_server.actors import Actor
 from queue_server.auth import admits
 from queue_server.clock import utcnow
-from queue_server.database import reading
 from queue_server.errors import N_, Forbidden, NotAuthenticated, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import (
@@ -47,7 +46,7 @@ from queue_server.models import (
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
 from queue_server.realtime import screen
-from queue_server.unit_of_work import run_in_transaction
+from queue_server.unit_of_work import end_reading, reading, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +93,8 @@ class Hub:
                 try:
                     if time.monotonic() >= next_sweep:
                         next_sweep = time.monotonic() + self.sweep_seconds
-                        with reading():
-                            centres |= active_centres(db.session)
-                            db.session.rollback()
+                        with reading() as session:
+                            centres |= active_centres(session)
                     for centre_id in sorted(centres):
                         self.refresh(centre_id)
                 except Exception:
@@ -113,27 +111,23 @@ class Hub:
 
             # Most refreshes change no alert: find that out reading, so the counters'
             # writes never wait for the figures; take the write transaction only to change one.
-            with reading():
-                try:
-                    centre = db.session.get(Centre, centre_id)
-                    if centre is None:
-                        return
-                    live = alerts.live_unless_changed(db.session, centre)
-                finally:
-                    db.session.rollback()
+            with reading() as session:
+                centre = session.get(Centre, centre_id)
+                if centre is None:
+                    return
+                live = alerts.live_unless_changed(session, centre)
             if live is None:
                 live = run_in_transaction(work)
             if live is None:
                 return
             socketio.emit("stats", live, to=rooms.dashboard(centre_id))
-            with reading():
-                rows = statistics.province(db.session, centre_ids=[centre_id])
-                db.session.rollback()
+            with reading() as session:
+                rows = statistics.province(session, centre_ids=[centre_id])
             if rows:
                 socketio.emit("province_row", rows[0], to=rooms.PROVINCE)
         except Exception:
             log.exception("refreshing the dashboard of centre %s", centre_id)
-            db.session.rollback()
+            end_reading()
 
 
 def active_centres(session: Session) -> set[int]:

@@ -31,7 +31,7 @@ from queue_server.http_errors import translate
 from queue_server.models import CatalogueService, Centre, Device, Role, Staff
 from queue_server.operations import close_counter, people, setup
 from queue_server.operations.lookup import centre_for
-from queue_server.unit_of_work import current_session, run_in_transaction
+from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 
 FATES = {
     "other_counters": N_("served by counters %(counters)s"),
@@ -185,7 +185,7 @@ def setup_details(code: str) -> Any:
     names = setup.CENTRE_FIELDS if setup.is_admin(actor) else ("notice_en", "notice_ur", "day_starts_at")
     values = _form(*names)
     try:
-        run_in_transaction(lambda s: setup.update_centre(s, actor, s.get(Centre, centre.id), values))
+        run_in_transaction(lambda s: setup.update_centre(s, actor, s.get_one(Centre, centre.id), values))
     except DomainError as exc:
         return _centre_page(actor, centre, 400, **_refused(exc))
     return _saved(code, "details")
@@ -205,12 +205,12 @@ def setup_hours(code: str) -> Any:
     values = {"hours": hours, "holidays": holidays}
     try:
         affected = setup.preview_hours_change(current_session(), centre, hours)
-        current_session().rollback()
+        end_reading()
         if affected and not request.form.get("confirm"):
             return _confirm(actor, centre, gettext("New opening hours"), affected)
-        run_in_transaction(lambda s: setup.update_centre(s, actor, s.get(Centre, centre.id), values))
+        run_in_transaction(lambda s: setup.update_centre(s, actor, s.get_one(Centre, centre.id), values))
     except DomainError as exc:
-        current_session().rollback()
+        end_reading()
         return _centre_page(actor, centre, 400, **_refused(exc))
     return _saved(code, "hours")
 
@@ -238,12 +238,12 @@ def setup_services(code: str) -> Any:
     leaving = [sv for c, sv in current.items() if sv.is_active and c not in wanted]
     try:
         affected = [a for sv in leaving for a in setup.preview_service_disable(s, centre, sv)]
-        s.rollback()
+        end_reading(s)
         if affected and not request.form.get("confirm"):
             return _confirm(actor, centre, gettext("Services the kiosk stops offering"), affected)
 
         def work(s: Any) -> None:
-            here = s.get(Centre, centre.id)
+            here = s.get_one(Centre, centre.id)
             for sv in leaving:
                 setup.disable_service(s, actor, here, sv.code)
             for entry_code in sorted(wanted):
@@ -260,7 +260,7 @@ def setup_services(code: str) -> Any:
 
         run_in_transaction(work)
     except DomainError as exc:
-        s.rollback()
+        end_reading(s)
         return _centre_page(actor, centre, 400, **_refused(exc))
     return _saved(code, "services")
 
@@ -281,7 +281,7 @@ def setup_new_counter(code: str) -> Any:
     try:
         run_in_transaction(
             lambda s: setup.create_counter(
-                s, actor, s.get(Centre, centre.id), request.form.get("number", ""), values
+                s, actor, s.get_one(Centre, centre.id), request.form.get("number", ""), values
             )
         )
     except DomainError as exc:
@@ -301,7 +301,7 @@ def setup_counter(code: str, number: int) -> Any:
         try:
             if request.form.get("action") == "close":
                 affected = setup.preview_counter_close(s, centre, counter)
-                s.rollback()
+                end_reading(s)
                 if affected and not request.form.get("confirm"):
                     return _confirm(
                         actor, centre, gettext("Close counter %(number)s", number=number), affected
@@ -314,7 +314,7 @@ def setup_counter(code: str, number: int) -> Any:
                     if request.form.get(f"weight_{sv.code}", "0").strip() not in ("", "0")
                 }
                 affected = setup.preview_profile_change(s, centre, counter, profile)
-                s.rollback()
+                end_reading(s)
                 if affected and not request.form.get("confirm"):
                     return _confirm(
                         actor,
@@ -324,11 +324,11 @@ def setup_counter(code: str, number: int) -> Any:
                     )
                 values = {**_form("name", "zone"), "profile": profile}
                 run_in_transaction(
-                    lambda s: setup.update_counter(s, actor, s.get(Centre, centre.id), number, values)
+                    lambda s: setup.update_counter(s, actor, s.get_one(Centre, centre.id), number, values)
                 )
             return _saved(code, "counters")
         except DomainError as exc:
-            s.rollback()
+            end_reading(s)
             kw.update(_refused(exc))
             status = 400
     s.expire_all()
@@ -388,7 +388,7 @@ def setup_staff(staff_id: int) -> Any:
     action = request.form.get("action", "")
     try:
         if action == "password":
-            secret = run_in_transaction(lambda s: people.reset_password(s, actor, s.get(Staff, staff_id)))
+            secret = run_in_transaction(lambda s: people.reset_password(s, actor, s.get_one(Staff, staff_id)))
             assert secret is not None
             return _render(
                 "manager/setup_secret.html",
@@ -402,7 +402,7 @@ def setup_staff(staff_id: int) -> Any:
         if action == "key":
             _key, secret = run_in_transaction(
                 lambda s: people.issue_api_key(
-                    s, actor, s.get(Staff, staff_id), request.form.get("label", "")
+                    s, actor, s.get_one(Staff, staff_id), request.form.get("label", "")
                 )
             )
             return _render(
@@ -416,20 +416,20 @@ def setup_staff(staff_id: int) -> Any:
             )
         if action == "revoke_key":
             key_id = int(request.form.get("key_id", "0") or 0)
-            run_in_transaction(lambda s: people.revoke_api_key(s, actor, s.get(Staff, staff_id), key_id))
+            run_in_transaction(lambda s: people.revoke_api_key(s, actor, s.get_one(Staff, staff_id), key_id))
         elif action in ("deactivate", "activate"):
             run_in_transaction(
                 lambda s: people.update_staff(
-                    s, actor, s.get(Staff, staff_id), {"is_active": action == "activate"}
+                    s, actor, s.get_one(Staff, staff_id), {"is_active": action == "activate"}
                 )
             )
         elif action == "role":
             role = request.form.get("role", "")
             run_in_transaction(
-                lambda s: people.update_staff(s, actor, s.get(Staff, staff_id), {"role": role})
+                lambda s: people.update_staff(s, actor, s.get_one(Staff, staff_id), {"role": role})
             )
     except DomainError as exc:
-        s.rollback()
+        end_reading(s)
         return _centre_page(actor, centre, 400, **_refused(exc))
     return _saved(centre.code, "staff")
 
@@ -469,7 +469,7 @@ def setup_new_device(code: str) -> Any:
             lambda s: people.register_device(
                 s,
                 actor,
-                s.get(Centre, centre.id),
+                s.get_one(Centre, centre.id),
                 name=request.form.get("name", ""),
                 kind=kind,
                 printer=_printer_form() if kind == "kiosk" else None,
@@ -491,18 +491,18 @@ def setup_device(device_id: int) -> Any:
     try:
         if action == "rotate":
             secret = run_in_transaction(
-                lambda s: people.rotate_device_key(s, actor, s.get(Device, device_id))
+                lambda s: people.rotate_device_key(s, actor, s.get_one(Device, device_id))
             )
             return _device_secret(actor, centre, device, secret.value, gettext("New device key"))
         if action == "revoke":
-            run_in_transaction(lambda s: people.revoke_device(s, actor, s.get(Device, device_id)))
+            run_in_transaction(lambda s: people.revoke_device(s, actor, s.get_one(Device, device_id)))
         elif action == "printer":
             run_in_transaction(
                 lambda s: people.update_device(
-                    s, actor, s.get(Device, device_id), {"printer": _printer_form()}
+                    s, actor, s.get_one(Device, device_id), {"printer": _printer_form()}
                 )
             )
     except DomainError as exc:
-        s.rollback()
+        end_reading(s)
         return _centre_page(actor, centre, 400, **_refused(exc))
     return _saved(centre.code, "devices")

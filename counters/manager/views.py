@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     current_app,
     redirect,
@@ -42,7 +43,7 @@ from queue_server.auth import authenticate_password, current_caller, login_sessi
 from queue_server.checkpoints import day_checkpoint
 from queue_server.errors import N_, DomainError, Forbidden, NotFound, ValidationFailed
 from queue_server.http_errors import translate
-from queue_server.models import Centre, Role, Staff
+from queue_server.models import Centre, Role
 from queue_server.operations import deliveries
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
@@ -61,6 +62,7 @@ bp = Blueprint(
 
 @bp.record_once
 def _bind(state: BlueprintSetupState) -> None:
+    assert isinstance(state.app, Flask)
     events.init_app(state.app)
 
 
@@ -216,21 +218,17 @@ def login() -> Any:
         username = (request.form.get("username") or "").strip()[:64]
         password = (request.form.get("password") or "")[:256]
 
-        def work(s: Any) -> tuple[Staff | None, DomainError | None]:
-            try:
-                return authenticate_password(s, username, password, request.remote_addr or "?"), None
-            except DomainError as exc:  # keep the failed-login count: commit, then refuse
-                return None, exc
-
+        address = request.remote_addr or "?"
         if not username or not password:
             error = gettext("Type your username and password.")
         else:
-            staff, refused = run_in_transaction(work)
-            if staff is not None:
+            try:
+                staff = run_in_transaction(lambda s: authenticate_password(s, username, password, address))
+            except DomainError as exc:
+                error = translate(exc)
+            else:
                 run_in_transaction(lambda _s: login_session(staff))
                 return redirect(target)
-            assert refused is not None
-            error = translate(refused)
     return render_template(
         "manager/login.html", next=target, error=error, username=request.form.get("username", "")
     ), (401 if error else 200)

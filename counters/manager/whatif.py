@@ -17,7 +17,7 @@ from queue_server.errors import N_, DomainError, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.simulation.centre import NoHistory, day_plan, shape_of, what_if
 from queue_server.simulation.plan import describe
-from queue_server.unit_of_work import current_session
+from queue_server.unit_of_work import current_session, end_reading
 
 MAX_ROWS = 60
 WEIGHT = re.compile(r"^\s*([a-z0-9_]+)\s*[:=]\s*(\d+)\s*$")
@@ -118,7 +118,7 @@ def whatif() -> Any:
             )
         except DomainError as exc:
             error = translate(exc)
-    s.rollback()
+    end_reading(s)
     context = page_context(actor, centre, "whatif")
     service_names = {sv.code: sv.name_ur if context["lang"] == "ur" else sv.name_en for sv in centre.services}
     return render_template(

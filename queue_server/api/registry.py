@@ -25,9 +25,8 @@ from sqlalchemy.exc import DataError
 
 from queue_server.auth import requires
 from queue_server.errors import N_, NotFound, ValidationFailed
-from queue_server.extensions import db
 from queue_server.models.types import MAX_ID
-from queue_server.unit_of_work import transactional
+from queue_server.unit_of_work import end_reading, transactional
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +189,7 @@ def endpoint(
             try:
                 return inner(*args, **kwargs)
             except DataError as exc:
-                db.session.rollback()
+                end_reading()  # a read's failed statement (a write was rolled back already)
                 log.warning("database refused a value on %s %s: %s", request.method, request.path, exc.orig)
                 raise ValidationFailed(N_("A value is out of range or not allowed.")) from exc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import DateTime, Enum, TypeDecorator
 from sqlalchemy.engine import Dialect
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Dialect
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
 
 
-def is_row_id(value: Any) -> bool:
+def is_row_id(value: Any) -> TypeGuard[int]:
     """A JSON integer that can name a row: ``true`` is not 1, and an id too large for the
     column names nothing."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID

@@ -61,7 +61,7 @@ def simulate(code: str, day: str | None, plan_file: Path | None, seed: int, runs
     days): the day's plan against the plan in PLAN (YAML, docs/simulation.md)."""
     from queue_server.simulation.centre import NoHistory, what_if
     from queue_server.simulation.plan import PlanError, load_yaml
-    from queue_server.unit_of_work import current_session
+    from queue_server.unit_of_work import current_session, end_reading
 
     centre = _centre(code)
     try:
@@ -83,7 +83,7 @@ def simulate(code: str, day: str | None, plan_file: Path | None, seed: int, runs
             f"{exc}: no recorded days to fit demand from (try: khidmat seed-history --centre {code})"
         ) from exc
     finally:
-        current_session().rollback()
+        end_reading()
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

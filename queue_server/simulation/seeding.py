@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from queue_server.models import Centre, Counter, Priority, Role, Service, Staff,
 from queue_server.simulation.engine import arrivals, sample_service
 from queue_server.simulation.history import midnight
 from queue_server.simulation.model import Plan, ServiceSpec
+from queue_server.unit_of_work import unit_of_work
+
+T = TypeVar("T")
 
 # Relative demand by weekday (Monday first); Sunday closed.
 WEEKDAY_FACTOR = (1.15, 1.05, 1.0, 1.0, 0.95, 0.7, 0.0)
@@ -64,9 +68,15 @@ def play_day(
     seed: int = 0,
     scale: float = 1.0,
 ) -> int:
-    """Play one day through the operations and commit each step; returns tokens issued.
-    ``scale`` multiplies the demand. Counters of the plan without a clerk stay closed."""
+    """Play one day through the operations, each step its own unit of work as at a real
+    centre; returns tokens issued. ``scale`` multiplies the demand. Counters of the plan
+    without a clerk stay closed."""
     rng = random.Random(seed)
+
+    def step(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with unit_of_work(session):
+            return operation(session, *args, **kwargs)
+
     start = midnight(day, centre.tz)
     counters = session.scalars(select(Counter).where(Counter.centre_id == centre.id)).all()
     by_id = {c.id: c for c in counters}
@@ -108,8 +118,7 @@ def play_day(
         def call(desk: _Desk) -> bool:
             if not desk.is_open or desk.token_id is not None:
                 return False
-            token = operations.call_next(session, desk.counter_id, desk.actor)
-            session.commit()
+            token = step(operations.call_next, desk.counter_id, desk.actor)
             if token is None:
                 return False
             desk.token_id = token.id
@@ -133,16 +142,14 @@ def play_day(
             if kind in (PAUSE, CLOSE) and desk.token_id is not None:
                 desk.pending = kind
                 return
-            if kind == OPEN:
-                operations.open_counter(session, desk.counter_id, desk.actor)
-                desk.was_opened = True
-            elif kind == RESUME:
-                operations.resume_counter(session, desk.counter_id, desk.actor)
-            elif kind == PAUSE:
-                operations.pause_counter(session, desk.counter_id, desk.actor)
-            elif kind == CLOSE:
-                operations.close_counter(session, desk.counter_id, desk.actor)
-            session.commit()
+            change = {
+                OPEN: operations.open_counter,
+                RESUME: operations.resume_counter,
+                PAUSE: operations.pause_counter,
+                CLOSE: operations.close_counter,
+            }[kind]
+            step(change, desk.counter_id, desk.actor)
+            desk.was_opened |= kind == OPEN
             desk.is_open = kind in (OPEN, RESUME)
             if desk.is_open:
                 call(desk)
@@ -154,8 +161,7 @@ def play_day(
                 service_id = stream[ref][1]
                 spec = services[service_id]
                 priority = Priority.SENIOR if rng.random() < spec.priority_share else Priority.NORMAL
-                operations.issue_token(session, centre, codes[service_id], SYSTEM, priority=priority)
-                session.commit()
+                step(operations.issue_token, centre, codes[service_id], SYSTEM, priority=priority)
                 issued += 1
                 idle = [
                     d for d in desks.values() if d.is_open and d.token_id is None and service_id in d.weights
@@ -166,8 +172,7 @@ def play_day(
             elif kind in (OPEN, RESUME, PAUSE, CLOSE):
                 handle_counter(kind, desks[ref])
             elif kind == START:
-                token = operations.start(session, ref, desks[token_desk[ref]].actor)
-                session.commit()
+                token = step(operations.start, ref, desks[token_desk[ref]].actor)
                 push(now + sample_service(rng, services[token.service_id]), DONE, ref)
             elif kind == DONE:
                 desk = desks[token_desk.pop(ref)]
@@ -175,17 +180,14 @@ def play_day(
                 target = services[done.service_id].transfer_to if done is not None else None
                 share = services[done.service_id].transfer_share if done is not None else 0.0
                 if target is not None and rng.random() < share:
-                    operations.transfer(session, ref, desk.actor, service_code=codes[target])
+                    step(operations.transfer, ref, desk.actor, service_code=codes[target])
                 else:
-                    operations.complete(session, ref, desk.actor)
-                session.commit()
+                    step(operations.complete, ref, desk.actor)
                 free(desk)
             elif kind == GONE:
                 desk = desks[token_desk.pop(ref)]
-                operations.no_show(session, ref, desk.actor)
-                session.commit()
+                step(operations.no_show, ref, desk.actor)
                 free(desk)
         clock.move_to(start + timedelta(seconds=max(plan.closes_at, 16 * 3600.0) + 1800))
-        operations.end_of_day(session, centre, SYSTEM)
-        session.commit()
+        step(operations.end_of_day, centre, SYSTEM)
     return issued
