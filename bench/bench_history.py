@@ -153,7 +153,7 @@ def fresh_database(url: str) -> None:
 
 def build_centres(app: Any, n: int) -> Setup:
     """Centres, services, counters, staff, devices: the demo centre, n times (ORM: small)."""
-    from queue_server.auth import hash_password, key_hash, new_key
+    from queue_server.credentials import hash_password, key_hash, new_key
     from queue_server.extensions import db
     from queue_server.models import (
         Centre,
@@ -594,7 +594,7 @@ def measure(app: Any, setup: Setup, today: date, label: str) -> dict[str, Any]:
     busiest; the cold report on the next five, after deleting their stored month)."""
     from sqlalchemy import func, select
 
-    from queue_server.auth import key_hash, new_key
+    from queue_server.credentials import key_hash, new_key
     from queue_server.extensions import db
     from queue_server.models import DailyStat, DailyStatDay, Staff, StaffApiKey, Token
 
@@ -855,7 +855,7 @@ def measure_existing(url: str, args: argparse.Namespace) -> None:
     from sqlalchemy import func, select
 
     from queue_server.app import create_app
-    from queue_server.auth import key_hash, new_key
+    from queue_server.credentials import key_hash, new_key
     from queue_server.extensions import db
     from queue_server.models import Event, Feedback, ServiceRequest, Staff, StaffApiKey, Token
 

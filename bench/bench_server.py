@@ -65,7 +65,7 @@ def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
     from sqlalchemy import select, text
 
     from queue_server.app import create_app
-    from queue_server.auth import hash_password, key_hash, new_key
+    from queue_server.credentials import hash_password, key_hash, new_key
     from queue_server.extensions import db
     from queue_server.floor import create_table
     from queue_server.models import Centre, Counter, Role, Service, Staff, StaffApiKey, WorkProfileEntry

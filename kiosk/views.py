@@ -35,13 +35,13 @@ from queue_server import operations, queue_state, ticket_printing
 from queue_server.actors import Actor
 from queue_server.api.registry import parse_body
 from queue_server.api.schemas import IssueTokenIn, Strict
-from queue_server.api.views import issued_body, tracking_url
 from queue_server.auth import current_caller, is_device, requires
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from queue_server.extensions import csrf
 from queue_server.http_errors import respond, translate
 from queue_server.i18n import LANGUAGES, both
+from queue_server.issued import issued_body, tracking_url
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
 from queue_server.operations import appointments, remote
 from queue_server.operations.devices import SEEN_EVERY, note_seen

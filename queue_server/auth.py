@@ -11,7 +11,6 @@ login nonce) and the credential cache that serves them all.
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
 import threading
 import time
@@ -19,8 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, select
@@ -28,35 +25,16 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from queue_server.actors import SYSTEM, Actor
 from queue_server.clock import utcnow
+from queue_server.credentials import check_password, hash_password, key_hash
 from queue_server.errors import N_, Forbidden, NotAuthenticated
 from queue_server.extensions import csrf, db
 from queue_server.models import Device, DeviceKind, LoginSession, Role, Staff, StaffApiKey
 from queue_server.models.sync import SyncNode
+from queue_server.operations.accounts import audit_staff, end_session, note_key_use, start_session
 
 T = TypeVar("T")
-_hasher = PasswordHasher()
 # A fixed hash to verify against when the username is unknown, so timing does not tell.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def check_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def new_key(kind: str) -> str:
-    """A fresh secret key, e.g. ``kq_dev_…``; shown once, stored as its hash."""
-    return f"kq_{kind}_{secrets.token_urlsafe(32)}"
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def staff_actor(staff: Staff) -> Actor:
@@ -95,8 +73,6 @@ def authenticate_password(db_session: Session, username: str, password: str, add
         raise refused
     if not staff.is_active or not check_password(staff.password_hash, password):
         login_throttle.failed(username, address)
-        from queue_server.operations.accounts import audit_staff
-
         audit_staff(db_session, staff, "login_failed", SYSTEM, address=address)
         refused.recorded = True
         raise refused
@@ -115,7 +91,6 @@ def key_actor(db_session: Session, key: str) -> tuple[Actor, Any] | None:
     device = db_session.scalar(select(Device).where(Device.key_hash == digest, Device.is_active))
     if device is not None:
         return device_actor(device), device
-    from queue_server.models.sync import SyncNode
 
     node = db_session.scalar(select(SyncNode).where(SyncNode.key_hash == digest))
     if node is not None:  # a centre node pushing its chain (queue_server/sync): no staff rights
@@ -305,7 +280,6 @@ def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: 
     when the address changed (its first use included), so a key used from one place costs
     one read per use. In its own unit of work, or (``in_own_transaction=False``) in the
     caller's, so that a refused call rolls the record back with everything else."""
-    from queue_server.operations.accounts import note_key_use
     from queue_server.unit_of_work import run_in_transaction
 
     address = (address or "?")[:64]
@@ -398,8 +372,6 @@ def login_session(staff: Staff) -> None:
     """Start a server-side session for this member of staff in the caller's unit of work
     (audited as a sign-in) and put its nonce in the browser's cookie. It ends at the
     centre's day boundary (``operations.accounts.staff_session_expires_at``)."""
-    from queue_server.operations.accounts import start_session
-
     address = request.remote_addr or ""
     nonce = start_session(db.session(), staff=staff, address=address)
     _new_session()
@@ -411,8 +383,6 @@ def login_session(staff: Staff) -> None:
 def pair_device_session(device: Device) -> None:
     """Remember a paired kiosk or display in this browser: a server-side session (revoked
     with the device or its key) whose nonce rides in a long-lived signed cookie."""
-    from queue_server.operations.accounts import start_session
-
     nonce = start_session(db.session(), device=device, address=request.remote_addr or "")
     _new_session()
     session["sid"] = nonce
@@ -422,8 +392,6 @@ def pair_device_session(device: Device) -> None:
 def logout_session() -> None:
     """End this browser's session on the server too: a copy of the cookie is then worth
     nothing. Runs in the caller's unit of work."""
-    from queue_server.operations.accounts import end_session
-
     nonce = session.get("sid")
     if isinstance(nonce, str) and nonce:
         end_session(db.session(), nonce, reason="logout")

@@ -1,5 +1,7 @@
-"""The ``khidmat`` command: ``db upgrade`` (Flask-Migrate), ``seed-demo``, ``serve``, staff,
-devices, ``end-of-day`` and ``audit verify``. Each command is one unit of work.
+"""The ``khidmat`` commands that work on an application (registered on ``app.cli`` by
+``create_app``): ``seed-demo``, staff, devices, ``end-of-day``, ``audit verify``, backups,
+nodes, ``token``. Each command is one unit of work. The command line itself, and ``serve``,
+are in ``queue_server.entry``, so this module imports neither the app nor the server.
 
 Size: the thin wrapper of every `khidmat` command. Debt: a package per command group (issue
 11).
@@ -15,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from queue_server.actors import SYSTEM
@@ -25,26 +27,13 @@ from queue_server.states import DeviceKind, Role
 T = TypeVar("T")
 
 
-def _create_app() -> Flask:
-    from queue_server.app import create_app
-
-    return create_app()
-
-
-@click.group(
-    cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False, set_debug_flag=False
-)
-def main() -> None:
-    """Khidmat Queue: kiosk and queue-token system."""
-
-
 def _fail(exc: DomainError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     sys.exit(2)
 
 
 def register(app: Flask) -> None:
-    for command in (seed_demo, serve, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node, token):
+    for command in (seed_demo, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node, token):
         app.cli.add_command(command)
     from queue_server.simulation.commands import seed_history, simulate
 
@@ -77,35 +66,6 @@ def seed_demo(as_json: bool, code: str) -> None:
         click.echo(f"  {device['kind']:8} {device['name']:14} key {device['key']}")
 
 
-@click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option(
-    "--workers",
-    default=None,
-    type=int,
-    help="Processes (needs PostgreSQL and KHIDMAT_REDIS_URL when more than one).",
-)
-@click.option(
-    "--threads",
-    default=200,
-    show_default=True,
-    type=int,
-    help="Threads per process in threading mode: one per open screen.",
-)
-@click.option(
-    "--async-mode",
-    type=click.Choice(["threading", "gevent"]),
-    default=None,
-    help="Default: threading on SQLite, gevent on PostgreSQL.",
-)
-def serve(host: str, port: int, workers: int | None, threads: int, async_mode: str | None) -> None:
-    """Run the production server (gunicorn)."""
-    from queue_server.serving import run
-
-    run(host=host, port=port, workers=workers, threads=threads, async_mode=async_mode)
-
-
 @click.command("create-staff")
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
@@ -120,7 +80,7 @@ def create_staff(
     """Add a member of staff."""
     import secrets
 
-    from queue_server.auth import hash_password, key_hash, new_key
+    from queue_server.credentials import hash_password, key_hash, new_key
     from queue_server.models import Centre, Staff, StaffApiKey
     from queue_server.unit_of_work import run_in_transaction
 
@@ -167,7 +127,7 @@ def create_staff(
 @with_appcontext
 def create_device(name: str, centre: str, kind: str, printer: str) -> None:
     """Register a kiosk or display and print its key (shown once)."""
-    from queue_server.auth import key_hash, new_key
+    from queue_server.credentials import key_hash, new_key
     from queue_server.models import Centre, Device
     from queue_server.unit_of_work import run_in_transaction
 

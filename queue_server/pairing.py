@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from queue_server.api.registry import PUBLIC, endpoint
-from queue_server.auth import key_hash, pair_device_session, resolve_caller
+from queue_server.auth import pair_device_session, resolve_caller
+from queue_server.credentials import key_hash
 from queue_server.errors import N_, NotAuthenticated, ValidationFailed
 from queue_server.inputs import say_stripped
 from queue_server.models import Centre, Device, DeviceKind

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server.auth import hash_password, key_hash, new_key
+from queue_server.credentials import hash_password, key_hash, new_key
 from queue_server.models import (
     CatalogueService,
     Centre,

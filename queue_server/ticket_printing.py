@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
+from queue_server.issued import issued_body
 from queue_server.models import Counter, Priority, Token
 from queue_server.operations.counter_issue import issue_at_counter, record_counter_print
 from queue_server.unit_of_work import run_in_transaction
@@ -54,7 +55,6 @@ def issue_and_print(counter_id: int, actor: Actor, service_code: str, priority: 
     The answer is the API's issued token plus ``ticket_url`` and ``print`` (``configured``,
     ``printed``, ``status``): when nothing was printed the console shows the number, the
     QR code and the tracking link to read out."""
-    from queue_server.api.views import issued_body
 
     def issue(s: Session) -> tuple[dict[str, Any], dict[str, Any] | None, str, int]:
         issued = issue_at_counter(s, counter_id, service_code, actor, priority=priority)

@@ -149,12 +149,12 @@ def _cheap_password_hashing() -> Iterator[None]:
     """Argon2id still, with test-sized cost: the seed hashes ten passwords per test."""
     from argon2 import PasswordHasher
 
-    from queue_server import auth
+    from queue_server import credentials
 
-    original = auth._hasher
-    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    original = credentials._hasher
+    credentials._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
-    auth._hasher = original
+    credentials._hasher = original
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from queue_server.api import bp
 from queue_server.api import schemas as s
 from queue_server.api.registry import PUBLIC, endpoint
-from queue_server.api.views import actor, issued_body, tracking_url
+from queue_server.api.views import actor
 from queue_server.auth import current_caller
+from queue_server.issued import issued_body, tracking_url
 from queue_server.models import Device
 from queue_server.operations import appointments as ops
 from queue_server.operations import remote

@@ -29,6 +29,7 @@ from queue_server.auth import (
 )
 from queue_server.errors import N_, Forbidden, NotFound, ValidationFailed
 from queue_server.extensions import db
+from queue_server.issued import issued_body
 from queue_server.models import Counter, Device, DeviceKind, Staff, Token
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
@@ -41,11 +42,6 @@ def actor():  # type: ignore[no-untyped-def]
     who = current_actor()
     assert who is not None  # the endpoint declaration admitted only authenticated callers
     return who
-
-
-def tracking_url(public_code: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    return f"{base.rstrip('/')}/t/{public_code}"
 
 
 @bp.get("/openapi.json")
@@ -132,17 +128,6 @@ def issue(code: str, body: s.IssueTokenIn) -> Any:
     )
     db.session.flush()
     return issued_body(issued), 200 if issued.is_replay else 201
-
-
-def issued_body(issued: operations.IssuedToken) -> dict[str, Any]:
-    return {
-        **queue_state.token_staff(issued.token),
-        "position": issued.ahead + 1,
-        "ahead": issued.ahead,
-        "eta_minutes": issued.eta_minutes,
-        "tracking_url": tracking_url(issued.token.public_code),
-        "replay": issued.is_replay,
-    }
 
 
 @endpoint(

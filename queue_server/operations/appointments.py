@@ -36,6 +36,7 @@ from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from queue_server.formats import FieldInvalid, mask_phone, normalise_phone
 from queue_server.models import (
     Appointment,
     AppointmentState,
@@ -47,7 +48,6 @@ from queue_server.models import (
     WorkProfileEntry,
 )
 from queue_server.operations.lookup import service_by_code
-from queue_server.operations.requests import FieldInvalid, mask_phone, normalise_phone
 from queue_server.operations.tokens import IssuedToken, issue_token
 
 CITIZEN = Actor("citizen", name="citizen")

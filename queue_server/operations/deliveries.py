@@ -21,9 +21,9 @@ from queue_server import notify
 from queue_server.actors import Actor
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, ValidationFailed
+from queue_server.formats import FieldInvalid
 from queue_server.models import Centre, Delivery, DeliveryState, RequestState, ServiceRequest
 from queue_server.operations import requests
-from queue_server.operations.requests import FieldInvalid
 from queue_server.tracking import delivery_public
 
 ADDRESS_MIN, ADDRESS_MAX = 10, 300

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
 from queue_server.audit import append_event
-from queue_server.auth import hash_password, key_hash, new_key
 from queue_server.clock import utcnow
+from queue_server.credentials import hash_password, key_hash, new_key
 from queue_server.errors import N_, FieldInvalid, FieldTaken, Forbidden, NotFound
 from queue_server.models import Centre, Device, DeviceKind, Role, Staff, StaffApiKey
 from queue_server.operations import announce

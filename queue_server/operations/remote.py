@@ -21,10 +21,10 @@ from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, NotFound
+from queue_server.formats import normalise_phone
 from queue_server.models import Centre, RemoteToken, SmsRecipient, Token
 from queue_server.models.token import OPEN_STATES
 from queue_server.operations import announce, appointments
-from queue_server.operations.requests import normalise_phone
 from queue_server.operations.tokens import IssuedToken, issue_token
 
 PER_CLIENT = 10

@@ -15,7 +15,6 @@ over) is one state machine over one table.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,16 @@ from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from queue_server.formats import (
+    CNIC_PATTERN,
+    MOBILE_PATTERN,
+    FieldInvalid,
+    mask_cnic,
+    mask_phone,
+    normalise_cnic,
+    normalise_phone,
+    phone_local,
+)
 from queue_server.models import (
     Centre,
     Counter,
@@ -49,74 +58,11 @@ EDITABLE = (S.OPEN, S.IN_PROCESS)
 # advance: the one next step of the main line
 NEXT_STATE = {S.OPEN: S.IN_PROCESS, S.IN_PROCESS: S.READY, S.READY: S.DELIVERED}
 
-CNIC_PATTERN = re.compile(r"^\d{5}-\d{7}-\d$")
-_CNIC_DIGITS = re.compile(r"^\d{13}$")
-_MOBILE = re.compile(r"^(?:\+92|0092|92|0)(3\d{9})$")
-_SEPARATORS = re.compile(r"[\s\-().]")
 MAX_NAME = 120
 MAX_NOTES = 2000
 MAX_REASON = 500
 MAX_FEE = 1_000_000
 FIELDS = ("applicant_name", "cnic", "phone", "documents", "fee_received", "notes")
-
-
-class FieldInvalid(ValidationFailed):
-    """A field of a request failed its check; ``field`` names it for the form."""
-
-    def extra(self) -> dict[str, Any]:
-        return {"field": self.params.get("field")}
-
-
-# Formats ------------------------------------------------------------------------------
-
-
-def normalise_cnic(value: str) -> str:
-    """``#####-#######-#``; 13 digits typed without dashes are accepted and dashed.
-    A format check only: the CNIC has no public checksum."""
-    text = re.sub(r"\s", "", str(value))
-    if _CNIC_DIGITS.match(text):
-        text = f"{text[:5]}-{text[5:12]}-{text[12]}"
-    if not CNIC_PATTERN.match(text):
-        raise FieldInvalid(
-            N_("CNIC must be 13 digits in the form 35202-1234567-1."), code="invalid_cnic", field="cnic"
-        )
-    return text
-
-
-def normalise_phone(value: str) -> str:
-    """A Pakistani mobile number, stored as +923XXXXXXXXX. Accepts 03XX-XXXXXXX,
-    03XXXXXXXXX, +92 3XX XXXXXXX, 923XXXXXXXXX and 00923XXXXXXXXX."""
-    match = _MOBILE.match(_SEPARATORS.sub("", str(value)))
-    if match is None:
-        raise FieldInvalid(
-            N_("Mobile number must be a Pakistani mobile such as 0300-1234567 or +923001234567."),
-            code="invalid_phone",
-            field="phone",
-        )
-    return "+92" + match.group(1)
-
-
-def phone_local(phone: str) -> str:
-    """+923001234567 -> 0300-1234567 (how clerks read it)."""
-    if not phone.startswith("+92") or len(phone) != 13:
-        return phone
-    digits = "0" + phone[3:]
-    return f"{digits[:4]}-{digits[4:]}"
-
-
-def mask_cnic(cnic: str) -> str:
-    """35202-1234567-1 -> 35202-*******-1."""
-    if not CNIC_PATTERN.match(cnic or ""):
-        return ""
-    return f"{cnic[:5]}-*******-{cnic[-1]}"
-
-
-def mask_phone(phone: str) -> str:
-    """+923001234567 -> 0300-*****67."""
-    local = phone_local(phone or "")
-    if len(local) != 12:
-        return ""
-    return f"{local[:5]}*****{local[-2:]}"
 
 
 def make_reference(centre: Centre, day: date, seq: int) -> str:
@@ -361,7 +307,7 @@ def _require_recorded(req: ServiceRequest) -> None:
         for label, ok in (
             ("applicant_name", bool(req.applicant_name)),
             ("cnic", bool(CNIC_PATTERN.match(req.cnic or ""))),
-            ("phone", bool(_MOBILE.match(req.phone or ""))),
+            ("phone", bool(MOBILE_PATTERN.match(req.phone or ""))),
         )
         if not ok
     ]

@@ -17,8 +17,8 @@ from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, NotAuthenticated, NotFound
+from queue_server.formats import mask_phone, normalise_phone
 from queue_server.models import SmsPart, SmsRecipient, Token, TokenState
-from queue_server.operations.requests import mask_phone, normalise_phone
 from queue_server.tracking import find_tracked
 
 CITIZEN = Actor("citizen", name="citizen")

@@ -26,7 +26,7 @@ The package: ``figures`` (pure), ``sources`` (queries), ``live`` (the live view)
 ``province`` (the province view), ``reports`` (ranges of days), ``stored`` (settling days
 into ``daily_stats``, the one writer)."""
 
-from queue_server.operations.printing import FAULTS as PRINTER_FAULTS
+from queue_server.states import PRINTER_FAULTS
 from queue_server.statistics.figures import (
     DIMS,
     WAIT_BUCKETS,

@@ -27,7 +27,7 @@ from queue_server.models import (
 )
 from queue_server.models.feedback import Feedback
 from queue_server.models.token import OPEN_STATES
-from queue_server.operations.printing import FAULTS as PRINTER_FAULTS
+from queue_server.states import PRINTER_FAULTS
 from queue_server.statistics.figures import Extra, TokenFact, mean_of
 from queue_server.sync.rows import synced_callers
 

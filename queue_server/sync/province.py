@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from queue_server.audit import record_hash
 from queue_server.audit_verify import CHECKPOINT_KIND
-from queue_server.auth import key_hash, new_key
 from queue_server.checkpoints import witness_checkpoint
 from queue_server.clock import utcnow
+from queue_server.credentials import key_hash, new_key
 from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.models import Centre, WitnessedCheckpoint
 from queue_server.models.sync import SyncedEvent, SyncNode

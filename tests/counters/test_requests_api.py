@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import centre_days
+from queue_server.formats import mask_cnic, mask_phone, normalise_cnic, normalise_phone
 from queue_server.models import Centre, Counter, Event, ServiceRequest, Token
-from queue_server.operations.requests import mask_cnic, mask_phone, normalise_cnic, normalise_phone
 from queue_server.publish import Message
 from tests.support.api import CNIC, PHONE, Api, fill
 

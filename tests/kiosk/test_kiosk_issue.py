@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from kiosk.printing import PrinterStatus, status_message
 from queue_server.audit import verify_chain
-from queue_server.auth import key_hash, new_key
+from queue_server.credentials import key_hash, new_key
 from queue_server.extensions import db
 from queue_server.models import (
     Centre,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from queue_server import operations
 from queue_server.actors import SYSTEM
 from queue_server.api.registry import PUBLIC, Endpoint
-from queue_server.auth import hash_password, key_hash, new_key, staff_actor
+from queue_server.auth import staff_actor
+from queue_server.credentials import hash_password, key_hash, new_key
 from queue_server.models import (
     Centre,
     Counter,

@@ -420,7 +420,7 @@ def test_a_full_disk_on_sqlite_is_a_clear_refusal(sqlite_app: Flask) -> None:
 
 
 def _a_clerk_key(session: Any) -> str:
-    from queue_server.auth import key_hash, new_key
+    from queue_server.credentials import key_hash, new_key
     from queue_server.models import Staff, StaffApiKey
 
     clerk = session.scalars(select(Staff).where(Staff.username == "clerk1")).one()

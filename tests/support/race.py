@@ -17,7 +17,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from queue_server import operations
-from queue_server.auth import hash_password, staff_actor
+from queue_server.auth import staff_actor
+from queue_server.credentials import hash_password
 from queue_server.errors import DomainError
 from queue_server.extensions import db
 from queue_server.models import Centre, Counter, Role, Service, Staff, WorkProfileEntry
