@@ -23,7 +23,10 @@ from queue_server.simulation.model import (
 
 BASE = datetime(2000, 1, 1, tzinfo=UTC)  # the rule only compares times: any midnight will do
 
-ARRIVE, FREE, OPEN, CLOSE = 0, 1, 2, 3
+# At one instant a close goes first: a shift is [open, close), so a counter freed, or a token
+# arriving, at the very moment its shift ends calls nobody, and a shift that starts when the
+# previous one ends reopens the counter (a close after the open would have left it shut).
+CLOSE, ARRIVE, FREE, OPEN = 0, 1, 2, 3
 
 
 def at(seconds: float) -> datetime:
@@ -169,7 +172,9 @@ def simulate(
 
     while events:
         now, kind, _, ref = heapq.heappop(events)
-        if kind == ARRIVE:
+        if kind == CLOSE:  # the token at the counter is finished; no new call
+            counters[ref].is_open = False
+        elif kind == ARRIVE:
             visit = visits[ref]
             enqueue(visit)
             wake_idle(now, visit.service_id)
@@ -197,12 +202,10 @@ def simulate(
                 counter.idle_since = now
                 if counter.is_open:
                     try_call(counter, now)
-        elif kind == OPEN:
+        else:  # OPEN
             counter = counters[ref]
             counter.is_open = True
             counter.idle_since = now
             if not counter.busy:
                 try_call(counter, now)
-        else:  # CLOSE: the token at the counter is finished; no new call
-            counters[ref].is_open = False
     return DayRecord(services, plan, visits, label)

@@ -69,3 +69,20 @@ def test_report_figures_match_the_visits() -> None:
     assert 0.9 <= summary["counters"][0]["utilisation"] <= 1.0
     assert longest_waits(record)[0]["longest_minutes"] == round(waits[-1] / 60, 1)
     assert any(p["waiting"] > 0 for p in summary["timeline"])
+
+
+
+def test_a_shift_ends_before_anything_else_at_that_instant() -> None:
+    """A shift is [open, close). A counter freed at the very moment its shift ends calls
+    nobody (a recorded pause is logged the instant the token before it completes, so the
+    replay of a recorded day depends on it), and a shift that starts when the previous one
+    ends reopens the counter."""
+    spec = {1: ServiceSpec(1, "A", mean_service_seconds=300, distribution="deterministic")}
+    trace = [(8 * HOUR, 1, False)] * 3
+    plan = Plan([CounterPlan(1, {1: 1}, [(8 * HOUR, 8 * HOUR + 600)], 1)], walk_seconds=0)
+    record = simulate(spec, plan, 0, trace=trace)
+    assert [v.called_at for v in record.visits] == [8 * HOUR, 8 * HOUR + 300, None]
+    steady = ServiceSpec(1, "A", arrivals_per_slot=[0.0] * 16 + [8.0] * 16, mean_service_seconds=300)
+    back_to_back = Plan([CounterPlan(1, {1: 1}, [(8 * HOUR, 12 * HOUR), (12 * HOUR, 16 * HOUR)], 1)])
+    record = simulate({1: steady}, back_to_back, 2)
+    assert any(v.called_at is not None and v.called_at >= 12 * HOUR for v in record.visits)
