@@ -71,7 +71,6 @@ def test_report_figures_match_the_visits() -> None:
     assert any(p["waiting"] > 0 for p in summary["timeline"])
 
 
-
 def test_a_shift_ends_before_anything_else_at_that_instant() -> None:
     """A shift is [open, close). A counter freed at the very moment its shift ends calls
     nobody (a recorded pause is logged the instant the token before it completes, so the
