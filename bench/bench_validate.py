@@ -76,6 +76,38 @@ def exact(records: list[DayRecord], fitted: dict[int, ServiceSpec]) -> None:
     print(f"\nthe same: {same} of {total}")
 
 
+def validate(
+    records: list[DayRecord], pooled: dict[int, ServiceSpec], fit: str, runs: int, out: list[str]
+) -> tuple[int, int, list[int]]:
+    """Re-run each day ``runs`` times; lines of the table go to ``out``. Returns how many
+    figures fall within the tolerance, of how many, and the deciles of the recorded ones."""
+    within = total = 0
+    deciles = [0] * 10
+    for record in records:
+        fitted = history.fit_services(pooled, [record]) if fit == "day" else pooled
+        trace, _ = history.replay_inputs(record)
+        real = mean_waits(record)
+        reruns = [mean_waits(simulate(fitted, record.plan, seed, trace=trace)) for seed in range(runs)]
+        out.append(f"\n{record.label}: {len(trace)} tokens, {len(record.plan.counters)} counters")
+        out.append(f"  {'service':24}{'n':>4}{'recorded':>10}{'simulated':>11}{'5-95 %':>14}  within")
+        for key in [k for k in real if k is not None and len(real[k]) >= 15] + [None]:
+            rec = statistics.fmean(real[key])
+            single = sorted(statistics.fmean(r[key]) for r in reruns if r.get(key))
+            sim = statistics.fmean(single)
+            low, high = single[int(0.05 * len(single))], single[max(0, int(0.95 * len(single)) - 1)]
+            deciles[min(9, int(10 * sum(s < rec for s in single) / len(single)))] += 1
+            tolerance = rec * 0.2 if key is None else max(3.0, rec * 0.35)
+            ok = abs(sim - rec) <= tolerance
+            within += ok
+            total += 1
+            name = "(day)" if key is None else fitted[key].code
+            spread = f"{low:.1f}-{high:.1f}"
+            out.append(
+                f"  {name:24}{len(real[key]):>4}{rec:>10.1f}{sim:>11.1f}{spread:>14}  {'yes' if ok else 'NO'}"
+            )
+    return within, total, deciles
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", required=True)
@@ -83,6 +115,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--fit", choices=("day", "pooled"), default="day")
     parser.add_argument("--exact", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score N simulated stand-ins for the recorded days (each day's arrivals and "
+        "hours, draws from the pooled fit) by the same method: what a simulator that is "
+        "exactly right scores against one day",
+    )
     args = parser.parse_args()
     app = create_app({"DATABASE_URL": args.database})
     with app.app_context():
@@ -95,32 +136,24 @@ def main() -> None:
         if args.exact:
             exact(records, pooled)
             return
-        within = total = 0
-        deciles = [0] * 10
-        for record in records:
-            fitted = history.fit_services(pooled, [record]) if args.fit == "day" else pooled
-            trace, _ = history.replay_inputs(record)
-            real = mean_waits(record)
-            runs = [mean_waits(simulate(fitted, record.plan, seed, trace=trace)) for seed in range(args.runs)]
-            print(f"\n{record.label}: {len(trace)} tokens, {len(record.plan.counters)} counters")
-            print(f"  {'service':24}{'n':>4}{'recorded':>10}{'simulated':>11}{'5-95 %':>14}  within")
-            for key in [k for k in real if k is not None and len(real[k]) >= 15] + [None]:
-                rec = statistics.fmean(real[key])
-                single = sorted(statistics.fmean(r[key]) for r in runs if r.get(key))
-                sim = statistics.fmean(single)
-                low, high = single[int(0.05 * len(single))], single[max(0, int(0.95 * len(single)) - 1)]
-                deciles[min(9, int(10 * sum(s < rec for s in single) / len(single)))] += 1
-                tolerance = rec * 0.2 if key is None else max(3.0, rec * 0.35)
-                ok = abs(sim - rec) <= tolerance
-                within += ok
-                total += 1
-                name = "(day)" if key is None else fitted[key].code
-                spread = f"{low:.1f}-{high:.1f}"
-                print(
-                    f"  {name:24}{len(real[key]):>4}{rec:>10.1f}{sim:>11.1f}{spread:>14}  {'yes' if ok else 'NO'}"
-                )
+        lines: list[str] = []
+        within, total, deciles = validate(records, pooled, args.fit, args.runs, lines)
+        print("\n".join(lines))
         print(f"\nwithin tolerance: {within} of {total}")
         print(f"recorded among the runs, by decile (lowest first): {' '.join(map(str, deciles))}")
+        if args.baseline:
+            scores = []
+            for n in range(args.baseline):
+                stand_ins = []
+                for record in records:
+                    trace, _ = history.replay_inputs(record)
+                    day = simulate(pooled, record.plan, 10_000 + n, record.label, trace=trace)
+                    stand_ins.append(DayRecord(record.services, record.plan, day.visits, record.label))
+                scores.append(validate(stand_ins, pooled, args.fit, args.runs, [])[:2])
+            print(
+                f"simulated stand-ins, within tolerance: {', '.join(f'{w} of {t}' for w, t in scores)}"
+                f" (median {statistics.median(w for w, _ in scores)})"
+            )
 
 
 if __name__ == "__main__":
