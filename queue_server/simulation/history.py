@@ -129,8 +129,9 @@ def record_day(session: Session, centre: Centre, day: date) -> DayRecord:
 
 def replay_inputs(record: DayRecord) -> tuple[list[tuple[float, int, bool]], list[list[Stay]]]:
     """A recorded day as ``simulate`` re-runs it: each token's issue (time, service, is
-    priority), and what happened to it once called, stay by stay, up to its first stay that
-    did not end in service, a no-show or a transfer (a cancel, a stay still open)."""
+    priority), and what happened to it once called, stay by stay: through its transfers, up
+    to a service or a no-show (the simulator does not requeue), and none from a stay that
+    ended otherwise (cancelled, or still open at the end of the record)."""
     by_token: dict[int, list[Visit]] = defaultdict(list)
     for v in record.visits:
         by_token[v.token_id].append(v)
