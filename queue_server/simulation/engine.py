@@ -18,12 +18,16 @@ from queue_server.simulation.model import (
     DayRecord,
     Plan,
     ServiceSpec,
+    Stay,
     Visit,
 )
 
 BASE = datetime(2000, 1, 1, tzinfo=UTC)  # the rule only compares times: any midnight will do
 
-ARRIVE, FREE, OPEN, CLOSE = 0, 1, 2, 3
+# At one instant a close goes first: a shift is [open, close), so a counter freed, or a token
+# arriving, at the very moment its shift ends calls nobody, and a shift that starts when the
+# previous one ends reopens the counter (a close after the open would have left it shut).
+CLOSE, ARRIVE, FREE, OPEN = 0, 1, 2, 3
 
 
 def at(seconds: float) -> datetime:
@@ -81,10 +85,14 @@ def simulate(
     seed: int = 0,
     label: str = "",
     trace: Sequence[tuple[float, int, bool]] | None = None,
+    stays: Sequence[Sequence[Stay]] | None = None,
 ) -> DayRecord:
     """Simulate one day. Every call goes through ``dispatch.rank``/``choose`` with the
     plan's weights, priority streak limit and fairness bound. ``trace`` (arrival time,
-    service id, is priority) replaces the random arrivals, to re-run a recorded day."""
+    service id, is priority) replaces the random arrivals, to re-run a recorded day;
+    ``stays`` (one list per trace entry, in the same order) replaces the draws of what
+    happens once a token is called by what happened to it that day, stay by stay (a token
+    called more often than recorded falls back to draws)."""
     rng = random.Random(seed)
     targets = {s.service_id: s.target_seconds for s in services.values()}
     counters = {c.counter_id: _Counter(c, plan, targets) for c in plan.counters}
@@ -104,8 +112,16 @@ def simulate(
             for _, sid in stream
         ]
     else:
-        ordered = sorted(trace)
-        stream, flags = [(t, sid) for t, sid, _ in ordered], [p for _, _, p in ordered]
+        order = sorted(range(len(trace)), key=lambda i: trace[i])
+        stream, flags = [(trace[i][0], trace[i][1]) for i in order], [trace[i][2] for i in order]
+    # Token id -> its recorded stays still to come, first first.
+    scripted: dict[int, deque[Stay]] = {}
+    if trace is not None and stays is not None:
+        if len(stays) != len(trace):
+            raise ValueError("stays: one list per trace entry")
+        scripted = {token_id: deque(stays[i]) for token_id, i in enumerate(order, start=1)}
+    played: set[int] = set()  # visits whose stay was scripted: nothing is drawn for them
+    moved_to: dict[int, int] = {}  # visit id -> the service a scripted transfer goes on to
     visits: list[Visit] = []
     for token_id, ((t, service_id), is_priority) in enumerate(zip(stream, flags, strict=True), start=1):
         visits.append(Visit(token_id, token_id, service_id, is_priority, t, t))
@@ -151,7 +167,17 @@ def simulate(
         visit.counter_id = counter.plan.counter_id
         counter.busy = True
         in_service[counter.plan.counter_id] = visit
-        if spec.no_show_share > 0 and rng.random() < spec.no_show_share:
+        script = scripted.get(visit.token_id)
+        if script:
+            stay = script.popleft()
+            played.add(visit.visit_id)
+            if stay.outcome != "no_show":
+                visit.started_at = now + stay.start_seconds
+            visit.finished_at = now + stay.end_seconds
+            visit.outcome = "no_show" if stay.outcome == "no_show" else "served"  # a transfer: when done
+            if stay.outcome == "transferred" and stay.transfer_to is not None:
+                moved_to[visit.visit_id] = stay.transfer_to
+        elif spec.no_show_share > 0 and rng.random() < spec.no_show_share:
             visit.outcome = "no_show"
             visit.finished_at = now + plan.no_show_seconds
         else:
@@ -169,7 +195,9 @@ def simulate(
 
     while events:
         now, kind, _, ref = heapq.heappop(events)
-        if kind == ARRIVE:
+        if kind == CLOSE:  # the token at the counter is finished; no new call
+            counters[ref].is_open = False
+        elif kind == ARRIVE:
             visit = visits[ref]
             enqueue(visit)
             wake_idle(now, visit.service_id)
@@ -178,16 +206,21 @@ def simulate(
             counter.busy = False
             done = in_service.pop(ref)
             spec = services[done.service_id]
+            destination = moved_to.get(done.visit_id)
             if (
-                done.outcome == "served"
+                destination is None
+                and done.outcome == "served"
+                and done.visit_id not in played
                 and spec.transfer_to is not None
                 and spec.transfer_share > 0
                 and rng.random() < spec.transfer_share
                 and spec.transfer_to in services
             ):
+                destination = spec.transfer_to
+            if destination is not None:
                 done.outcome = "transferred"
                 nxt = Visit(
-                    len(visits) + 1, done.token_id, spec.transfer_to, done.is_priority, now, done.queued_at
+                    len(visits) + 1, done.token_id, destination, done.is_priority, now, done.queued_at
                 )
                 nxt.is_first = False
                 visits.append(nxt)
@@ -197,12 +230,10 @@ def simulate(
                 counter.idle_since = now
                 if counter.is_open:
                     try_call(counter, now)
-        elif kind == OPEN:
+        else:  # OPEN
             counter = counters[ref]
             counter.is_open = True
             counter.idle_since = now
             if not counter.busy:
                 try_call(counter, now)
-        else:  # CLOSE: the token at the counter is finished; no new call
-            counters[ref].is_open = False
     return DayRecord(services, plan, visits, label)

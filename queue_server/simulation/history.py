@@ -25,6 +25,7 @@ from queue_server.simulation.model import (
     DayRecord,
     Plan,
     ServiceSpec,
+    Stay,
     Visit,
 )
 
@@ -124,6 +125,42 @@ def record_day(session: Session, centre: Centre, day: date) -> DayRecord:
         closes_at=hours_seconds(centre, day)[1],
     )
     return DayRecord(base_services(session, centre), plan, visits, label=day.isoformat())
+
+
+def replay_inputs(record: DayRecord) -> tuple[list[tuple[float, int, bool]], list[list[Stay]]]:
+    """A recorded day as ``simulate`` re-runs it: each token's issue (time, service, is
+    priority), and what happened to it once called, stay by stay: through its transfers, up
+    to a service or a no-show (the simulator does not requeue), and none from a stay that
+    ended otherwise (cancelled, or still open at the end of the record)."""
+    by_token: dict[int, list[Visit]] = defaultdict(list)
+    for v in record.visits:
+        by_token[v.token_id].append(v)
+    trace, stays = [], []
+    for v in record.visits:
+        if not v.is_first:
+            continue
+        trace.append((v.issued_at, v.service_id, v.is_priority))
+        played: list[Stay] = []
+        token_stays = by_token[v.token_id]
+        for n, stay in enumerate(token_stays):
+            if stay.called_at is None or stay.finished_at is None:
+                break
+            if stay.outcome not in ("served", "no_show", "transferred"):
+                break
+            start = stay.started_at if stay.started_at is not None else stay.called_at
+            after = token_stays[n + 1].service_id if n + 1 < len(token_stays) else None
+            played.append(
+                Stay(
+                    stay.outcome,
+                    start - stay.called_at,
+                    stay.finished_at - stay.called_at,
+                    after if stay.outcome == "transferred" else None,
+                )
+            )
+            if stay.outcome != "transferred":
+                break
+        stays.append(played)
+    return trace, stays
 
 
 def fit_services(

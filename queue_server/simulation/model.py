@@ -53,6 +53,19 @@ class Plan:
     no_show_seconds: float = 90.0  # a counter's time lost on a citizen who does not come
 
 
+@dataclass(frozen=True)
+class Stay:
+    """What happened to a recorded token once called, to re-run its day with that instead
+    of draws: the outcome ("served", "no_show" or "transferred"), seconds from the call to
+    the start of service and to its end (for a no-show: to when it was given up), and for a
+    transfer the service it went on to."""
+
+    outcome: str
+    start_seconds: float
+    end_seconds: float
+    transfer_to: int | None = None
+
+
 @dataclass
 class Visit:
     """One stay of a token in a queue (a transferred token has a second visit)."""

@@ -18,6 +18,7 @@ from queue_server.models import Centre, Event, Token, TokenState
 from queue_server.seed import SeedResult
 from queue_server.simulation import history
 from queue_server.simulation.centre import recorded_days
+from queue_server.simulation.engine import simulate
 
 PLAN = """
 fairness_k: 3
@@ -59,6 +60,14 @@ def test_seed_history_then_simulate(app: Flask, session: Session, demo: SeedResu
     )
     waits = sorted(round((t.first_called_at - t.issued_at).total_seconds()) for t in called)  # type: ignore[operator]
     assert sorted(round(v.wait) for v in record.visits if v.is_first and v.wait is not None) == waits
+    # Re-run with what happened to each token once called, the simulator calls every token
+    # when the day did: the same dispatch rule and the same counter hours as the record.
+    trace, stays = history.replay_inputs(record)
+    fitted = history.fit_services(history.base_services(session, centre), [record])
+    rerun = simulate(fitted, record.plan, 0, trace=trace, stays=stays)
+    assert sorted(round(v.wait, 3) for v in rerun.visits if v.is_first and v.wait is not None) == sorted(
+        round(v.wait, 3) for v in record.visits if v.is_first and v.wait is not None
+    )
     assert len(record.plan.counters) >= 7  # counter 8 opens at 10:00, lunch breaks as pauses
     assert any(len(c.shifts) == 2 for c in record.plan.counters)
     again = runner.invoke(args=["seed-history", "--days", "2", "--scale", "0.08"])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from queue_server.simulation import history
 from queue_server.simulation.demo import demo_plan, demo_services
 from queue_server.simulation.engine import simulate
-from queue_server.simulation.model import CounterPlan, Plan, ServiceSpec
+from queue_server.simulation.model import CounterPlan, DayRecord, Plan, ServiceSpec
 from queue_server.simulation.report import longest_waits, summarise
 
 HOUR = 3600.0
@@ -69,3 +70,35 @@ def test_report_figures_match_the_visits() -> None:
     assert 0.9 <= summary["counters"][0]["utilisation"] <= 1.0
     assert longest_waits(record)[0]["longest_minutes"] == round(waits[-1] / 60, 1)
     assert any(p["waiting"] > 0 for p in summary["timeline"])
+
+
+def test_a_shift_ends_before_anything_else_at_that_instant() -> None:
+    """A shift is [open, close). A counter freed at the very moment its shift ends calls
+    nobody (a recorded pause is logged the instant the token before it completes, so the
+    replay of a recorded day depends on it), and a shift that starts when the previous one
+    ends reopens the counter."""
+    spec = {1: ServiceSpec(1, "A", mean_service_seconds=300, distribution="deterministic")}
+    trace = [(8 * HOUR, 1, False)] * 3
+    plan = Plan([CounterPlan(1, {1: 1}, [(8 * HOUR, 8 * HOUR + 600)], 1)], walk_seconds=0)
+    record = simulate(spec, plan, 0, trace=trace)
+    assert [v.called_at for v in record.visits] == [8 * HOUR, 8 * HOUR + 300, None]
+    steady = ServiceSpec(1, "A", arrivals_per_slot=[0.0] * 16 + [8.0] * 16, mean_service_seconds=300)
+    back_to_back = Plan([CounterPlan(1, {1: 1}, [(8 * HOUR, 12 * HOUR), (12 * HOUR, 16 * HOUR)], 1)])
+    record = simulate({1: steady}, back_to_back, 2)
+    assert any(v.called_at is not None and v.called_at >= 12 * HOUR for v in record.visits)
+
+
+def test_a_day_re_run_with_its_own_stays_calls_every_token_at_the_same_moment() -> None:
+    """``stays`` replaces every draw after a call (no-shows, service times, transfers) by
+    what happened to the token that day: re-running a day with its own stays, under another
+    seed, reproduces every call."""
+    day = simulate(demo_services(), demo_plan(), 4)
+    assert any(not v.is_first for v in day.visits) and any(v.outcome == "no_show" for v in day.visits)
+    trace, stays = history.replay_inputs(day)
+    again = simulate(demo_services(), day.plan, 99, trace=trace, stays=stays)
+
+    def calls(record: DayRecord) -> list[tuple[float, int | None, float | None, str]]:
+        return sorted((v.issued_at, v.counter_id, v.called_at, v.outcome) for v in record.visits)
+
+    assert calls(again) == calls(day)
+    assert calls(simulate(demo_services(), day.plan, 99, trace=trace)) != calls(day)
