@@ -116,7 +116,7 @@ def main() -> None:
 
     from queue_server.extensions import db
 
-    with tempfile.TemporaryDirectory(prefix="khidmat-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="khidmat-profile-", ignore_cleanup_errors=True) as tmp:
         app, keys, kiosk_key, counters, services = build(Path(tmp))
         client = app.test_client()
         clerks = [keys[f"clerk{i + 1}"] for i in range(len(counters))]
