@@ -204,11 +204,10 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
             known_groups = len(groups)
             eligible = {}
         if i not in eligible:
-            probe = dispatch.Candidate(0, 0, now)
             eligible[i] = [
                 q
                 for (sid, _, target), q in groups.items()
-                if dispatch.is_eligible(replace(probe, service_id=sid, target_counter_id=target), view)
+                if dispatch.is_eligible(dispatch.Candidate(0, sid, now, False, target), view)
             ]
         # Only the queues this counter may call from: the rule would drop the others' heads.
         heads = [q[0] for q in eligible[i] if q]

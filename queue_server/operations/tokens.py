@@ -97,8 +97,8 @@ def issue_token(
 
     now = utcnow()
     day = centre.business_day(now)
-    ahead = queue_state.ahead_of_new(session, centre, service.id, priority, day)
-    capacities = queue_state.counter_capacities(session, centre)
+    capacities = queue_state.counter_capacities(session, centre, day)
+    ahead = queue_state.ahead_in(capacities, service.id, priority != Priority.NORMAL)
     seq = next_value(session, centre.id, f"service:{service.id}", day)
     token = Token(
         centre_id=centre.id,
