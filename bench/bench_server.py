@@ -71,7 +71,7 @@ def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
     from queue_server.models import Centre, Counter, Role, Service, Staff, StaffApiKey, WorkProfileEntry
     from queue_server.seed import seed_demo
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": workdir})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret-0123456789abcdef-0123456789", "INSTANCE_PATH": workdir})
     with app.app_context():
         if url.startswith("postgresql"):
             with db.engine.begin() as conn:
@@ -180,7 +180,7 @@ def start_server(
     env.update(
         KHIDMAT_DATABASE_URL=url,
         KHIDMAT_INSTANCE_PATH=str(workdir),
-        KHIDMAT_SECRET_KEY="bench-secret",
+        KHIDMAT_SECRET_KEY="bench-secret-0123456789abcdef-0123456789",
         KHIDMAT_BENCH_FLOOR="1",
         PYTHONUNBUFFERED="1",
     )

@@ -23,7 +23,7 @@ waiting: an overdue token is passed over only by tokens that waited longer than 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -81,8 +81,10 @@ def guard_active(candidates: list[Candidate], counter: CounterView) -> bool:
     )
 
 
-def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> list[Candidate]:
-    """Every eligible candidate, best first."""
+def _ranking(
+    candidates: Iterable[Candidate], counter: CounterView, now: datetime
+) -> tuple[list[Candidate], Callable[[Candidate], tuple[bool, bool, float, float, int]]]:
+    """The eligible candidates, and the key that orders them (greatest first)."""
     eligible = [c for c in candidates if is_eligible(c, counter)]
     ignore_priority = guard_active(eligible, counter)
 
@@ -93,12 +95,20 @@ def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -
         priority = c.is_priority and not ignore_priority
         return (is_direct, priority, waited * weight, -c.queued_at.timestamp(), -c.token_id)
 
+    return eligible, key
+
+
+def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> list[Candidate]:
+    """Every eligible candidate, best first."""
+    eligible, key = _ranking(candidates, counter, now)
     return sorted(eligible, key=key, reverse=True)
 
 
 def choose(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> Candidate | None:
-    ranked = rank(candidates, counter, now)
-    return ranked[0] if ranked else None
+    """The first of ``rank`` without ordering the rest (the forecast asks once per call it
+    replays). Keys end in the token id, so no two are equal and the first maximum is it."""
+    eligible, key = _ranking(candidates, counter, now)
+    return max(eligible, key=key) if eligible else None
 
 
 def next_streak(counter: CounterView, chosen: Candidate) -> int:

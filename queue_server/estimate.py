@@ -160,6 +160,7 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
     gaps = {s: 60.0 / r for s, r in snapshot.arrivals_per_minute.items() if r > 0 and snapshot.serves(s)}
     next_arrival = {s: gap / 2 for s, gap in gaps.items() if gap / 2 <= ARRIVALS_SECONDS}
     arrival_id = -1_000_000
+    soonest = min(next_arrival.values(), default=math.inf)  # (most calls see no arrival due)
 
     heap: list[tuple[float, int, int]] = []
     views: dict[int, dispatch.CounterView] = {}
@@ -178,22 +179,38 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
             free_in = max(mean - c.busy_seconds, MIN_RESIDUAL_SHARE * mean)
         heapq.heappush(heap, (free_in, i, i))
     tie = len(snapshot.counters)
+    # counter index -> the queues it may call from (eligibility depends on the service and
+    # the target only, never on the streak), rebuilt when a group is added
+    eligible: dict[int, list[deque[dispatch.Candidate]]] = {}
+    known_groups = len(groups)
 
     while pending and heap:
         t, _, i = heapq.heappop(heap)
         if t > HORIZON_SECONDS:
             break
-        for s, at in next_arrival.items():  # the expected arrivals up to t join their queue
-            while at <= min(t, ARRIVALS_SECONDS):
-                groups[(s, False, None)].append(
-                    dispatch.Candidate(arrival_id, s, now + timedelta(seconds=at))
-                )
-                arrival_id -= 1
-                at += gaps[s]
-            next_arrival[s] = at
-        next_arrival = {s: at for s, at in next_arrival.items() if at <= ARRIVALS_SECONDS}
+        if soonest <= min(t, ARRIVALS_SECONDS):  # the expected arrivals up to t join their queue
+            for s, at in next_arrival.items():
+                while at <= min(t, ARRIVALS_SECONDS):
+                    groups[(s, False, None)].append(
+                        dispatch.Candidate(arrival_id, s, now + timedelta(seconds=at))
+                    )
+                    arrival_id -= 1
+                    at += gaps[s]
+                next_arrival[s] = at
+            next_arrival = {s: at for s, at in next_arrival.items() if at <= ARRIVALS_SECONDS}
+            soonest = min(next_arrival.values(), default=math.inf)
         view = views[i]
-        heads = [q[0] for q in groups.values() if q]
+        if len(groups) != known_groups:  # a new group (an arrival's service): sort it in
+            known_groups = len(groups)
+            eligible = {}
+        if i not in eligible:
+            eligible[i] = [
+                q
+                for (sid, _, target), q in groups.items()
+                if dispatch.is_eligible(dispatch.Candidate(0, sid, now, False, target), view)
+            ]
+        # Only the queues this counter may call from: the rule would drop the others' heads.
+        heads = [q[0] for q in eligible[i] if q]
         at_time = now + timedelta(seconds=t)
         chosen = dispatch.choose(heads, view, at_time)
         if chosen is None:
@@ -204,7 +221,9 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
                 heapq.heappush(heap, (min(later), tie, i))
             continue
         groups[(chosen.service_id, chosen.is_priority, chosen.target_counter_id)].popleft()
-        views[i] = replace(view, priority_streak=dispatch.next_streak(view, chosen))
+        streak = dispatch.next_streak(view, chosen)
+        if streak != view.priority_streak:  # (a normal call keeps 0: no copy of the view)
+            views[i] = replace(view, priority_streak=streak)
         busy = 0.0
         if chosen.token_id in ghosts:
             new_waits[ghosts[chosen.token_id]] = t

@@ -83,6 +83,28 @@ def waiting_by_service(session: Session, centre: Centre, day: date | None = None
     return result
 
 
+def waiting_in(capacities: Capacities) -> dict[int, ServiceQueue]:
+    """``waiting_by_service`` from a snapshot, which holds the same tokens (waiting, in the
+    hall), so no second query is needed."""
+    result: dict[int, ServiceQueue] = {}
+    for c in capacities.waiting:
+        q = result.get(c.service_id)
+        if q is None:
+            result[c.service_id] = ServiceQueue(c.service_id, 1, int(c.is_priority), c.queued_at)
+        else:
+            oldest = q.oldest_queued_at if q.oldest_queued_at and q.oldest_queued_at <= c.queued_at else c.queued_at
+            result[c.service_id] = ServiceQueue(
+                c.service_id, q.waiting + 1, q.waiting_priority + int(c.is_priority), oldest
+            )
+    return result
+
+
+def ahead_in(capacities: Capacities, service_id: int, is_priority: bool) -> int:
+    """Tokens ahead of a new one of the service, from a snapshot of its day: every waiting
+    token of the service, or the priority ones only for a priority token."""
+    return sum(1 for c in capacities.waiting if c.service_id == service_id and (c.is_priority or not is_priority))
+
+
 def counter_capacities(session: Session, centre: Centre, day: date | None = None) -> Capacities:
     """What the wait forecast needs of the centre now (``estimate.QueueSnapshot``): the open
     counters (every configured one when none is open yet, early in the morning) with their
@@ -233,18 +255,6 @@ def tokens_ahead(session: Session, token: Token) -> int:
     return session.scalar(select(func.count()).where(same_service, ahead)) or 0
 
 
-def ahead_of_new(session: Session, centre: Centre, service_id: int, priority: Priority, day: date) -> int:
-    query = select(func.count()).where(
-        Token.centre_id == centre.id,
-        Token.service_id == service_id,
-        Token.business_day.between(*hall_days(centre, day)),
-        Token.state == TokenState.WAITING,
-    )
-    if priority != Priority.NORMAL:
-        query = query.where(Token.priority != Priority.NORMAL)
-    return session.scalar(query) or 0
-
-
 def eta_for(
     session: Session,
     centre: Centre,
@@ -393,8 +403,8 @@ def queue_summary(
     whether a counter serves it now.
     ``capacities``, when the caller has them already, saves computing them again."""
     now = utcnow()
-    waiting = waiting_by_service(session, centre)
     caps = counter_capacities(session, centre) if capacities is None else capacities
+    waiting = waiting_in(caps)
     forecast = forecast_of(caps)
     serving = served_now(session, centre)
     out = []

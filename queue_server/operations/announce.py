@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, select
+from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session
 
 from queue_server import notify, queue_state, rooms
@@ -26,6 +26,31 @@ REQUEST_READY = "request_ready"
 LIVE_POSITIONS = 25
 
 
+_TRACKED = "khidmat_tracking_pages"
+
+
+def track_later(session: Session, token: Token) -> None:
+    """The token's tracking page redraws from its view as it stands when the transaction
+    commits: built once however many changes the token and its request went through
+    (start opens a request, complete withdraws an untouched one: each told the page before),
+    and published after the commit like every message."""
+    session.info.setdefault(_TRACKED, {})[token.id] = token
+
+
+@event.listens_for(Session, "before_commit")
+def _publish_tracking_pages(session: Session) -> None:
+    pending: dict[int, Token] = session.info.pop(_TRACKED, {})
+    for token in pending.values():
+        view = track_payload(session, token)
+        track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
+        publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_tracking_pages(session: Session) -> None:
+    session.info.pop(_TRACKED, None)
+
+
 def queue_changed(
     session: Session, centre: Centre, *, capacities: queue_state.Capacities | None = None
 ) -> None:
@@ -46,9 +71,7 @@ def token_changed(session: Session, token: Token) -> None:
     if token.counter_id:
         targets.append(rooms.counter(token.counter_id))
     publish(session, Message("token_changed", tuple(targets), {"token": public}))
-    view = track_payload(session, token)
-    track = {"token": public, "ahead": view["ahead"], "view": view}
-    publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+    track_later(session, token)
     if token.state in (TokenState.WAITING, TokenState.CANCELLED):
         positions_changed(session, token.centre, token.service_id)
 
@@ -165,9 +188,7 @@ def request_changed(session: Session, request: ServiceRequest) -> None:
     """A request moved on (in process, ready, delivered …): the citizen's tracking page
     redraws, and "ready for collection" goes into the notification outbox once."""
     token = request.token
-    view = track_payload(session, token)
-    track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
-    publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+    track_later(session, token)
     if request.state != RequestState.READY:
         if request.collection_called_at is not None:
             # Collected (or closed): its collection call is over on every public screen.
@@ -178,6 +199,7 @@ def request_changed(session: Session, request: ServiceRequest) -> None:
         select(Notification.id).where(Notification.token_id == token.id, Notification.kind == REQUEST_READY)
     )
     if told is None:
+        view = track_payload(session, token)
         notify.enqueue(
             session,
             centre_id=token.centre_id,

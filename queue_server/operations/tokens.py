@@ -97,12 +97,8 @@ def issue_token(
 
     now = utcnow()
     day = centre.business_day(now)
-    ahead = queue_state.ahead_of_new(session, centre, service.id, priority, day)
-    # One snapshot serves the token's estimate and, with the token added, the screens.
-    capacities = queue_state.counter_capacities(session, centre)
-    eta = queue_state.eta_for(
-        session, centre, service.id, ahead, capacities, is_priority=priority != Priority.NORMAL
-    )
+    capacities = queue_state.counter_capacities(session, centre, day)
+    ahead = queue_state.ahead_in(capacities, service.id, priority != Priority.NORMAL)
     seq = next_value(session, centre.id, f"service:{service.id}", day)
     token = Token(
         centre_id=centre.id,
@@ -118,13 +114,16 @@ def issue_token(
         queued_at=now,
         device_id=device.id if device else None,
         idempotency_key=idempotency_key if device else None,
-        eta_minutes=eta,
         eta_ql_minutes=queue_state.queue_length_minutes(capacities, service.id, ahead),
         ahead_at_issue=ahead,
     )
     session.add(token)
     session.flush()
+    # One forecast, of the queue with the token in it, gives its estimate (when it is
+    # called there) and what the screens are told: the forecast is most of an issue's cost.
     capacities = queue_state.with_waiting(capacities, token)
+    eta = queue_state.forecast_of(capacities).token_minutes(token.id)
+    token.eta_minutes = eta
     fields, note = reason_fields(reason) if priority != Priority.NORMAL else ({}, "")
     event = append_event(
         session,
