@@ -40,4 +40,4 @@ def socketio_client(
     app: Flask, key: str | None = None, *, client: FlaskClient | None = None
 ) -> SocketIOTestClient:
     """A Socket.IO client of ``app``: anonymous, holding ``key``, or sharing ``client``'s signed-in session."""
-    return socketio.test_client(app, auth={"key": key} if key else None, flask_test_client=client)
+    return socketio.test_client(app, auth={"key": key} if key is not None else None, flask_test_client=client)
