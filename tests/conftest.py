@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -261,6 +262,16 @@ def service_code(session: Session, centre: Centre) -> Callable[[str], Service]:
         return session.query(Service).filter_by(centre_id=centre.id, code=code).one()
 
     return get
+
+
+@pytest.fixture
+def frozen_clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Coordinates]:
+    """Time stands still at the test's ``frozen_at`` mark until moved (``move_to``, ``shift``)."""
+    mark = request.node.get_closest_marker("frozen_at")
+    if mark is None:
+        raise pytest.UsageError("frozen_clock needs @pytest.mark.frozen_at(instant) on the test or module")
+    with time_machine.travel(mark.args[0], tick=False) as traveller:
+        yield traveller
 
 
 def bearer(key: str) -> dict[str, str]:

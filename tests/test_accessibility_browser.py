@@ -10,7 +10,7 @@ import pytest
 
 from tests.counters.manager.test_browser import login as manager_login
 from tests.counters.test_console_browser import Clerk
-from tests.display.test_display_browser import call_next, issue, open_counter
+from tests.display.test_display_browser import call_next
 from tests.display.test_display_browser import pair as pair_display
 from tests.kiosk.test_kiosk_browser import DONE, set_language
 from tests.kiosk.test_kiosk_browser import pair as pair_kiosk
@@ -40,8 +40,8 @@ def test_display_idle_and_calling(live_server: Any, new_page: Any) -> None:
     page = new_page(viewport=(1920, 1080))
     pair_display(page, live_server)
     audit(page, "display idle")
-    counter = open_counter(live_server, 1)
-    issue(live_server, "character")
+    counter = live_server.open_counter(1)
+    live_server.issue("character")
     token, _ = call_next(live_server, 1, counter)
     page.wait_for_function("n => document.getElementById('hero-number').textContent === n", arg=token["number"])
     audit(page, "display calling")
@@ -72,7 +72,7 @@ def test_dashboard(live_server: Any, new_page: Any, lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_tracking_page(live_server: Any, new_page: Any, lang: str) -> None:
-    token = issue(live_server, "character")
+    token = live_server.issue("character")
     page = new_page(viewport=(390, 844))
     page.goto(token["tracking_url"] + f"?lang={lang}")
     page.wait_for_function("document.documentElement.dataset.feed === 'live'", timeout=15_000)

@@ -107,12 +107,6 @@ class Clerk:
         self.page.screenshot(path=str(ARTIFACTS / name))
 
 
-def issue(server: Any, service: str) -> dict[str, Any]:
-    r = server.api("POST", "/api/v1/centres/demo/tokens", server.keys["kiosk"], json={"service": service})
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
 def token(server: Any, token_id: int) -> dict[str, Any]:
     return server.api("GET", f"/api/v1/tokens/{token_id}", server.keys["manager"]).json()  # type: ignore[no-any-return]
 
@@ -172,7 +166,7 @@ def test_a_full_morning_with_two_clerks_by_keyboard(live_server: Any, new_page: 
         expect(one.page.locator("#idle")).to_contain_text("Press N")
         expect(one.page.locator("#counter-state")).to_have_attribute("data-state", "open")
 
-        a1, a2, b1 = issue(server, "character"), issue(server, "character"), issue(server, "character_other")
+        a1, a2, b1 = server.issue("character"), server.issue("character"), server.issue("character_other")
         expect(one.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("2")
 
         # Call, recall to the centre's limit, then the only way on is no-show; requeue later.
@@ -232,14 +226,14 @@ def test_a_full_morning_with_two_clerks_by_keyboard(live_server: Any, new_page: 
         one.shot("console-serving-en.png")
 
         # Park the citizen (waiting for a photocopy), serve another meanwhile, unpark.
-        c1 = issue(server, "verification")
+        c1 = server.issue("verification")
         one.press("p")
         expect(one.page.locator("#parked")).to_contain_text(b1["number"])
         one.press("n")
         one.expect_current(c1["number"])
         one.press("s")
         # Transfer to counter 2 itself: it goes to the front of counter 2's list.
-        later = issue(server, "character")
+        later = server.issue("character")
         one.press("t")
         expect(one.page.locator("#dialog")).to_be_visible()
         one.page.keyboard.press("2")
@@ -350,7 +344,7 @@ def test_the_race_for_the_last_token(live_server: Any, new_page: Any) -> None:
     one.pick(1)
     two.login()
     two.pick(2)
-    last = issue(server, "character")  # both counters serve character certificates
+    last = server.issue("character")  # both counters serve character certificates
     expect(one.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("1")
     expect(two.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("1")
     one.page.keyboard.press("n")
@@ -375,7 +369,7 @@ def test_a_second_tab_on_the_same_counter_is_refused(live_server: Any, new_page:
     expect(second.locator("#refusal")).to_be_visible()
     expect(second.locator("#refusal-message")).to_contain_text("already open in another window")
     second.screenshot(path=str(ARTIFACTS / "console-second-tab-refused-en.png"))
-    issue(server, "character")
+    server.issue("character")
     second.keyboard.press("n")  # a refused tab does nothing
     expect(one.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("1")
     # The first tab still works; once it is gone, the second may take the counter over.
@@ -408,7 +402,7 @@ def test_a_stale_console_is_refused_and_changes_nothing(live_server: Any, new_pa
     one.pick(1)
     two.login()
     two.pick(2)
-    gone = issue(server, "character")
+    gone = server.issue("character")
     expect(one.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("1")
     # From here clerk 1's console hears nothing but the answers to its own keys.
     one.dropping = True
@@ -431,7 +425,7 @@ def test_a_stale_console_is_refused_and_changes_nothing(live_server: Any, new_pa
     one.dropping = False
 
     # A manager acts at counter 1 while its console is deaf: the console's next key is refused.
-    called = issue(server, "character")
+    called = server.issue("character")
     expect(one.page.locator('#queue tr[data-service="character"] td.waiting')).to_have_text("2")
     one.dropped.clear()
     one.dropping = True

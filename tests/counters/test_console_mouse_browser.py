@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.counters.test_console_browser import Clerk, issue, token
+from tests.counters.test_console_browser import Clerk, token
 from tests.support.a11y import audit
 
 pytestmark = pytest.mark.browser
@@ -83,7 +83,7 @@ def test_every_key_is_a_button_and_a_short_fee_asks_first(live_server: Any, new_
         assert contrast(k["fg"], k["bg"]) >= 4.5, k
         assert contrast(k["kfg"], k["kbg"]) >= 4.5, k
 
-    a1 = issue(server, "character")
+    a1 = server.issue("character")
     # A dimmed key is marked disabled for assistive technology and does nothing when clicked.
     expect(page.locator('#legend .key[data-action="start"]')).to_be_disabled()
     page.locator('#legend .key[data-action="start"]').click(force=True)

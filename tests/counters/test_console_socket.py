@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from counters import events
-from queue_server.extensions import socketio
 from queue_server.models import Counter, Event, Token
 from tests.conftest import bearer
+from tests.support.api import issue_at_kiosk
+from tests.support.factories import socketio_client
 
 C1 = "1" * 32
 C2 = "2" * 32
@@ -55,7 +56,8 @@ def login(client: FlaskClient, username: str, password: str) -> str:
     return csrf(client.get("/counter").data)
 
 
-def open_counter(client: FlaskClient, token: str, counter: Counter, console: str = C1) -> Any:
+def pick_counter(client: FlaskClient, token: str, counter: Counter, console: str = C1) -> Any:
+    """Take ``counter`` through the console's picker form (the form is what is under test)."""
     return client.post("/counter/open", data={"counter": counter.id, "console": console, "csrf_token": token})
 
 
@@ -63,7 +65,7 @@ class Console:
     def __init__(self, app: Flask, client: FlaskClient, counter: Counter, console: str = C1) -> None:
         self.counter_id = counter.id
         self.console = console
-        self.io = socketio.test_client(app, flask_test_client=client)
+        self.io = socketio_client(app, client=client)
         assert self.io.is_connected()
 
     def join(self) -> dict[str, Any]:
@@ -86,16 +88,10 @@ def clerk1(
     app: Flask, client: FlaskClient, passwords: dict[str, str], counter_no: Callable[[int], Counter]
 ) -> Console:
     token = login(client, "clerk1", passwords["clerk1"])
-    assert open_counter(client, token, counter_no(1)).status_code == 303
+    assert pick_counter(client, token, counter_no(1)).status_code == 303
     console = Console(app, client, counter_no(1))
     assert console.join()["ok"]
     return console
-
-
-def issue(client: FlaskClient, keys: dict[str, str], service: str = "character") -> dict[str, Any]:
-    r = client.post("/api/v1/centres/demo/tokens", headers=bearer(keys["kiosk"]), json={"service": service})
-    assert r.status_code == 201
-    return r.get_json()  # type: ignore[no-any-return]
 
 
 def test_login_form_needs_csrf_and_refuses_bad_passwords(
@@ -142,8 +138,8 @@ def test_picker_lists_counters_and_opens_one(
     token = login(client, "clerk1", passwords["clerk1"])
     page = client.get("/counter").get_data(as_text=True)
     assert page.count('class="counter-card free"') == 8
-    assert open_counter(client, token, counter_no(1), console="short").status_code == 400
-    assert open_counter(client, token, counter_no(1)).status_code == 303
+    assert pick_counter(client, token, counter_no(1), console="short").status_code == 400
+    assert pick_counter(client, token, counter_no(1)).status_code == 303
     session.expire_all()
     counter = counter_no(1)
     assert counter.staff is not None and counter.staff.username == "clerk1" and counter.session_id == C1
@@ -154,9 +150,9 @@ def test_one_clerk_per_counter_from_the_picker(
     app: Flask, client: FlaskClient, passwords: dict[str, str], counter_no: Callable[[int], Counter]
 ) -> None:
     first, second = app.test_client(), app.test_client()
-    open_counter(first, login(first, "clerk1", passwords["clerk1"]), counter_no(1))
+    pick_counter(first, login(first, "clerk1", passwords["clerk1"]), counter_no(1))
     token = login(second, "clerk2", passwords["clerk2"])
-    r = open_counter(second, token, counter_no(1), console=C2)
+    r = pick_counter(second, token, counter_no(1), console=C2)
     assert r.status_code == 409 and b"already open by Clerk 1" in r.data
 
 
@@ -206,7 +202,7 @@ def test_every_console_action_answers_with_the_state(
     assert [p["code"] for p in snapshot["profile"]] == ["character", "character_other", "verification"]
     nobody = clerk1.act("call_next")
     assert nobody["ok"] is True and nobody["token"] is None and nobody["state"]["current"] is None
-    a1, a2 = issue(client, keys), issue(client, keys)
+    a1, a2 = issue_at_kiosk(client, keys), issue_at_kiosk(client, keys)
     called = clerk1.act("call_next")
     assert called["token"]["number"] == a1["number"] and called["state"]["current"]["state"] == "called"
     assert clerk1.act("recall", token=a1["id"], expect="called")["state"]["current"]["recalls"] == 1
@@ -262,7 +258,7 @@ def test_reject_withdraw_and_transfer_to_a_counter_over_the_socket(
     clerk1: Console, client: FlaskClient, keys: dict[str, str], counter_no: Callable[[int], Counter]
 ) -> None:
     for verb, state in (("request_reject", "rejected"), ("request_withdraw", "withdrawn")):
-        t = issue(client, keys)
+        t = issue_at_kiosk(client, keys)
         clerk1.act("call_next")
         request = clerk1.act("start", token=t["id"], expect="called")["state"]["current"]["request"]
         no_reason = clerk1.act(verb, request=request["id"], reason="", expect="open")
@@ -270,7 +266,7 @@ def test_reject_withdraw_and_transfer_to_a_counter_over_the_socket(
         closed = clerk1.act(verb, request=request["id"], reason="Not eligible by law", expect="open")
         assert closed["request"]["state"] == state
         assert clerk1.act("complete", token=t["id"], expect="serving", outcome="not_eligible")["ok"]
-    t = issue(client, keys)
+    t = issue_at_kiosk(client, keys)
     clerk1.act("call_next")
     clerk1.act("start", token=t["id"], expect="called")
     nowhere = clerk1.act("transfer", token=t["id"], expect="serving", to_counter=99)
@@ -282,7 +278,7 @@ def test_reject_withdraw_and_transfer_to_a_counter_over_the_socket(
 def test_a_stale_or_foreign_action_is_refused_and_changes_nothing(
     clerk1: Console, client: FlaskClient, keys: dict[str, str], session: Session
 ) -> None:
-    t = issue(client, keys)
+    t = issue_at_kiosk(client, keys)
     clerk1.act("call_next")
     r = client.post(f"/api/v1/tokens/{t['id']}/no-show", headers=bearer(keys["manager"]), json={})
     assert r.status_code == 200
@@ -298,7 +294,7 @@ def test_a_stale_or_foreign_action_is_refused_and_changes_nothing(
     assert session.get(Token, t["id"]).state.value == "no_show"  # type: ignore[union-attr]
     assert session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) == before
     # A token of another counter: refused as stale too.
-    other = issue(client, keys, "bank")
+    other = issue_at_kiosk(client, keys, "bank")
     assert clerk1.act("start", token=other["id"], expect="waiting")["error"] == "stale"
     for bad in (
         {"action": "explode"},
@@ -324,9 +320,9 @@ def test_the_console_never_broadcasts_personal_data(
     app: Flask, clerk1: Console, client: FlaskClient, keys: dict[str, str], passwords: dict[str, str]
 ) -> None:
     watcher_client = app.test_client()
-    watcher = socketio.test_client(app, auth={"key": keys["display"]}, flask_test_client=watcher_client)
+    watcher = socketio_client(app, keys["display"], client=watcher_client)
     assert watcher.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
-    t = issue(client, keys)
+    t = issue_at_kiosk(client, keys)
     clerk1.act("call_next")
     request = clerk1.act("start", token=t["id"], expect="called")["state"]["current"]["request"]
     clerk1.act(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.display.test_display_browser import TV, call_next, issue, open_counter, pair, report
+from tests.display.test_display_browser import TV, call_next, pair, report
 from tests.support.live import wait_true
 
 pytestmark = pytest.mark.browser
@@ -26,8 +26,8 @@ def test_an_eight_call_burst_is_heard_in_order_within_the_bound(
     s = live_server
     page = new_page(viewport=TV)
     pair(page, s)
-    counters = {n: open_counter(s, n) for n in range(1, 9)}
-    tokens = {n: issue(s, FIRST_SERVICE[n]) for n in range(1, 9)}
+    counters = {n: s.open_counter(n) for n in range(1, 9)}
+    tokens = {n: s.issue(FIRST_SERVICE[n]) for n in range(1, 9)}
     called = []
     for n in range(1, 9):
         token, sent = call_next(s, n, counters[n])

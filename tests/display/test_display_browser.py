@@ -21,24 +21,6 @@ TV = (1920, 1080)
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def counter_ids(server: Any) -> dict[int, int]:
-    rows = server.api("GET", "/api/v1/centres/demo/counters", server.keys["manager"]).json()["counters"]
-    return {c["number"]: c["id"] for c in rows}
-
-
-def open_counter(server: Any, number: int) -> int:
-    cid = counter_ids(server)[number]
-    r = server.api("POST", f"/api/v1/counters/{cid}/open", server.keys[f"clerk{number}"])
-    assert r.status_code == 200, r.text
-    return cid
-
-
-def issue(server: Any, service: str) -> dict[str, Any]:
-    r = server.api("POST", "/api/v1/centres/demo/tokens", server.keys["kiosk"], json={"service": service})
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
 def call_next(server: Any, number: int, cid: int) -> tuple[dict[str, Any], float]:
     """Call the next token at a counter; return it and the wall-clock time the request left."""
     sent_at = time.time()
@@ -99,10 +81,10 @@ def test_a_call_appears_is_announced_in_turn_and_a_recall_again(
     pair(page, s)
     assert page.locator("#hero-empty").is_visible()
 
-    c1 = open_counter(s, 1)
-    c2 = open_counter(s, 2)
-    first = issue(s, "character")
-    second = issue(s, "overseas")
+    c1 = s.open_counter(1)
+    c2 = s.open_counter(2)
+    first = s.issue("character")
+    second = s.issue("overseas")
 
     with page.expect_response(lambda r: f"/announce/{first['id']}.wav" in r.url, timeout=15000) as audio:
         token, sent_at = call_next(s, 1, c1)
@@ -163,8 +145,8 @@ def test_the_screen_recovers_after_a_server_restart(
     assert page.locator("#link-status").is_hidden()
 
     # Nobody touched the page: calls after the restart still reach it, and still speak.
-    cid = open_counter(s, 3)
-    issue(s, "tenant")
+    cid = s.open_counter(3)
+    s.issue("tenant")
     with page.expect_response(lambda r: "/announce/" in r.url, timeout=15000) as audio:
         token, sent_at = call_next(s, 3, cid)
         wait_hero(page, token["number"])
@@ -203,13 +185,13 @@ def test_hostile_notice_and_service_name_are_shown_as_text(live_server: Any, new
         "t => document.getElementById('ticker-text').textContent === t", arg=hostile_en, timeout=15000
     )
 
-    cid = open_counter(s, 8)
-    issue(s, "bank")
+    cid = s.open_counter(8)
+    s.issue("bank")
     token, _ = call_next(s, 8, cid)
     wait_hero(page, token["number"])
     assert page.locator("#hero-service-en").text_content() == hostile_service
     assert page.locator("#hero-service-ur").text_content() == "<i onmouseover=alert(1)>بینک</i>"
-    waiting_issue = issue(s, "bank")
+    waiting_issue = s.issue("bank")
     assert waiting_issue["number"]
     page.wait_for_selector(".waiting-item[data-service='bank']", timeout=10000)
     assert page.locator(".waiting-item[data-service='bank'] .waiting-en").text_content() == hostile_service
@@ -227,18 +209,18 @@ def test_hostile_notice_and_service_name_are_shown_as_text(live_server: Any, new
 def _busy_hall(s: Any) -> None:
     """A morning in the demo centre: counters at work, people waiting, a notice."""
     for number, services in ((1, ["character"] * 3), (2, ["overseas"]), (4, ["vehicle"] * 2)):
-        cid = open_counter(s, number)
+        cid = s.open_counter(number)
         for code in services:
-            issue(s, code)
+            s.issue(code)
         call_next(s, number, cid)
-    cid = open_counter(s, 5)
+    cid = s.open_counter(5)
     for code in ("learner", "learner", "licence_renewal"):
-        issue(s, code)
+        s.issue(code)
     call_next(s, 5, cid)
     for code in ("tenant", "tenant", "employee", "lost_document", "fir_copy", "bank", "women_desk"):
-        issue(s, code)
-    cid = open_counter(s, 7)
-    issue(s, "special_persons")
+        s.issue(code)
+    cid = s.open_counter(7)
+    s.issue("special_persons")
     call_next(s, 7, cid)
     s.api(
         "PUT",
@@ -288,11 +270,11 @@ def test_the_big_panel_shows_the_latest_call_still_current_through_refreshes(
     s = live_server
     page = new_page(viewport=TV)
     pair(page, s)
-    c1, c2 = open_counter(s, 1), open_counter(s, 2)
-    first = issue(s, "character")
+    c1, c2 = s.open_counter(1), s.open_counter(2)
+    first = s.issue("character")
     a, _ = call_next(s, 1, c1)
     assert a["id"] == first["id"]
-    second = issue(s, "character")
+    second = s.issue("character")
     b, _ = call_next(s, 2, c2)
     assert b["id"] == second["id"]
     clerk2 = s.keys["clerk2"]

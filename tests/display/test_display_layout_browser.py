@@ -16,8 +16,6 @@ from tests.display.test_display_browser import (
     ARTIFACTS,
     TV,
     call_next,
-    issue,
-    open_counter,
     pair,
     sql,
     wait_hero,
@@ -80,8 +78,8 @@ def test_urdu_never_smaller_next_up_waits_and_the_collection_badge_fits(live_ser
         assert page.text_content("#hours-ur") == "چوبیس گھنٹے کھلا ہے"
         assert page.evaluate(URDU_SMALLER) == [], lang
 
-    c1, c2 = open_counter(s, 1), open_counter(s, 2)
-    issued = [issue(s, svc) for svc in ("character", "character", "tenant", "character", "vehicle")]
+    c1, c2 = s.open_counter(1), s.open_counter(2)
+    issued = [s.issue(svc) for svc in ("character", "character", "tenant", "character", "vehicle")]
     first, _ = call_next(s, 1, c1)
     assert first["id"] == issued[0]["id"]
     still_waiting = [t["number"] for t in issued[1:]]

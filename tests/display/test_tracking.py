@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from queue_server import notify, rooms
 from queue_server.api.schemas import TrackOut, TrackRequestOut
-from queue_server.extensions import socketio
 from queue_server.models import (
     Centre,
     Counter,
@@ -35,6 +34,7 @@ from queue_server.operations import feedback as feedback_ops
 from queue_server.publish import Message, add_sink, remove_sink
 from queue_server.tracking import MISSES_PER_MINUTE, TRACKING_DAYS
 from tests.conftest import bearer
+from tests.support.factories import socketio_client
 
 NAME = "Ayesha Siddiqa Khan"
 CNIC = "35202-7654321-8"
@@ -117,7 +117,7 @@ def assert_nothing_personal(where: str, blob: Any) -> None:
 
 
 def socket_for(app: Flask, client: FlaskClient) -> Any:
-    return socketio.test_client(app, flask_test_client=client)
+    return socketio_client(app, client=client)
 
 
 # Nothing personal ---------------------------------------------------------------------

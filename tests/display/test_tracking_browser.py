@@ -60,12 +60,6 @@ class Clerk:
         self.token(token["id"], "complete")
 
 
-def issue(server: Any, service: str = "character") -> dict[str, Any]:
-    r = server.api("POST", "/api/v1/centres/demo/tokens", server.keys["kiosk"], json={"service": service})
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
 def wait_data(page: Any, name: str, value: str, timeout: float = 15000) -> None:
     page.wait_for_function(
         "([k, v]) => document.documentElement.dataset[k] === v", arg=[name, value], timeout=timeout
@@ -82,8 +76,8 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
 ) -> None:
     s = live_server
     clerk = Clerk(s)
-    ahead_of_me = [issue(s), issue(s)]
-    mine = issue(s)
+    ahead_of_me = [s.issue(), s.issue()]
+    mine = s.issue()
     assert mine["ahead"] == 2 and mine["tracking_url"].endswith(f"/t/{mine['public_code']}")
     page = new_page(viewport=PHONE, **PHONE_CONTEXT)
     page.add_init_script(VIBRATION_PROBE)
@@ -186,8 +180,8 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
 def test_the_page_polls_when_websockets_are_blocked(live_server: Any, new_page: Any) -> None:
     s = live_server
     clerk = Clerk(s)
-    first = issue(s)
-    mine = issue(s)
+    first = s.issue()
+    mine = s.issue()
     page = new_page(viewport=PHONE, **PHONE_CONTEXT)
     page.add_init_script(NO_WEBSOCKET)
     page.goto(mine["tracking_url"])

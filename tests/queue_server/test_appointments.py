@@ -5,12 +5,11 @@ figures, and bad input refused in the citizen's language."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -27,16 +26,12 @@ from tests.conftest import bearer
 MONDAY_7AM = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 DAY = "2026-03-02"
 
+pytestmark = pytest.mark.frozen_at(MONDAY_7AM)
+
 
 def local(hh_mm: str) -> datetime:
     hours, minutes = map(int, hh_mm.split(":"))
     return datetime(2026, 3, 2, hours - 5, minutes, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(MONDAY_7AM, tick=False) as traveller:
-        yield traveller
 
 
 class Phone:
@@ -84,7 +79,7 @@ class Phone:
 
 
 @pytest.fixture
-def phone(app: Flask, client: FlaskClient, session: Session, keys: dict[str, str], clock: Any) -> Phone:
+def phone(app: Flask, client: FlaskClient, session: Session, keys: dict[str, str], frozen_clock: Any) -> Phone:
     return Phone(app, client, session, keys)
 
 
@@ -125,11 +120,11 @@ def test_a_booking_is_confirmed_by_the_sms_code_and_holds_its_place(phone: Phone
     assert "Ali Raza" not in blobs and "1234567" not in blobs, "nothing personal in the chain"
 
 
-def test_an_unconfirmed_booking_lets_go_of_its_place_when_its_code_expires(phone: Phone, clock: Any) -> None:
+def test_an_unconfirmed_booking_lets_go_of_its_place_when_its_code_expires(phone: Phone, frozen_clock: Any) -> None:
     slot = slot_at(phone, "10:00")
     phone.book(slot["start"])
     assert slot_at(phone, "10:00")["free"] == slot["free"] - 1
-    clock.shift(timedelta(minutes=11))
+    frozen_clock.shift(timedelta(minutes=11))
     assert slot_at(phone, "10:00")["free"] == slot["free"]
 
 
@@ -179,44 +174,44 @@ def test_errors_come_in_the_citizens_language(phone: Phone) -> None:
 
 
 def test_check_in_respects_the_window_and_places_the_token_by_its_time(
-    phone: Phone, clock: Any, keys: dict[str, str], counter_no: Callable[[int], Counter], session: Session
+    phone: Phone, frozen_clock: Any, keys: dict[str, str], counter_no: Callable[[int], Counter], session: Session
 ) -> None:
     code = phone.confirmed(slot_at(phone, "08:30")["start"])
     early = phone.check_in(code, status=409)
     assert early["error"] == "too_early" and "08:00" in early["message"]
-    clock.move_to(local("08:05"))
+    frozen_clock.move_to(local("08:05"))
     walk_in = phone.client.post(
         "/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"])
     ).get_json()
-    clock.move_to(local("08:10"))
+    frozen_clock.move_to(local("08:10"))
     token = phone.check_in(code)
     assert token["number"].startswith("A") and token["state"] == "waiting"
     assert phone.check_in(code, status=409)["error"] == "checked_in"
     counter = counter_no(1).id
     assert phone.client.post(f"/api/v1/counters/{counter}/open", headers=bearer(keys["clerk1"])).status_code == 200
-    clock.move_to(local("08:20"))
+    frozen_clock.move_to(local("08:20"))
     first = phone.client.post(f"/api/v1/counters/{counter}/call-next", headers=bearer(keys["clerk1"])).get_json()
     assert first["id"] == walk_in["id"], "before the slot, the walk-in who came first goes first"
     for action in ("start", "complete"):
         phone.client.post(f"/api/v1/tokens/{first['id']}/{action}", headers=bearer(keys["clerk1"]))
-    clock.move_to(local("08:34"))
+    frozen_clock.move_to(local("08:34"))
     later = phone.client.post(
         "/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"])
     ).get_json()
-    clock.move_to(local("08:40"))
+    frozen_clock.move_to(local("08:40"))
     second = phone.client.post(f"/api/v1/counters/{counter}/call-next", headers=bearer(keys["clerk1"])).get_json()
     assert second["id"] == token["id"] != later["id"], "after its time, the booking goes before a later walk-in"
     assert phone.client.get(f"/api/v1/appointments/{code}").get_json()["token_number"] == token["number"]
 
 
 def test_late_arrivals_are_turned_to_the_queue_and_no_shows_are_settled(
-    phone: Phone, clock: Any, session: Session, centre: Centre
+    phone: Phone, frozen_clock: Any, session: Session, centre: Centre
 ) -> None:
     late = phone.confirmed(slot_at(phone, "08:00")["start"])
     missed = phone.confirmed(slot_at(phone, "08:30")["start"], phone="0300-7654321")
-    clock.move_to(local("08:16"))
+    frozen_clock.move_to(local("08:16"))
     assert phone.check_in(late, status=409)["error"] == "too_late"
-    clock.move_to(local("17:00"))
+    frozen_clock.move_to(local("17:00"))
     end_of_day(session, centre, SYSTEM)
     session.commit()
     states = dict(session.execute(select(Appointment.code, Appointment.state)).all())
@@ -225,7 +220,7 @@ def test_late_arrivals_are_turned_to_the_queue_and_no_shows_are_settled(
 
 
 def test_end_of_day_purges_names_and_numbers_on_schedule_and_keeps_the_figures(
-    phone: Phone, clock: Any, session: Session, centre: Centre, keys: dict[str, str]
+    phone: Phone, frozen_clock: Any, session: Session, centre: Centre, keys: dict[str, str]
 ) -> None:
     """The schedule the README states: a booking never confirmed is erased at the end of
     the day its code lapsed (even for a later slot); every other booking keeps its name and
@@ -236,11 +231,11 @@ def test_end_of_day_purges_names_and_numbers_on_schedule_and_keeps_the_figures(
     tuesday = {s["local"]: s["start"] for s in phone.slots(day="2026-03-03")["slots"]}
     later = phone.confirmed(tuesday["10:00"], name="Omar Khan", phone="0300-3333333")
     never = phone.book(tuesday["10:30"], name="Zara Ali", phone="0300-4444444")["code"]
-    clock.move_to(local("08:20"))
+    frozen_clock.move_to(local("08:20"))
     phone.check_in(came)
     events_before = session.scalar(select(func.count(Event.id)))
 
-    clock.move_to(local("17:00"))
+    frozen_clock.move_to(local("17:00"))
     end_of_day(session, centre, SYSTEM)
     session.commit()
     session.expire_all()
@@ -251,14 +246,14 @@ def test_end_of_day_purges_names_and_numbers_on_schedule_and_keeps_the_figures(
     r = phone.client.post(f"/api/v1/appointments/{never}/verify", json={"otp": "123456"})
     assert r.status_code == 409 and r.get_json()["error"] == "booking_expired"
 
-    clock.move_to(local("17:00") + timedelta(days=29))
+    frozen_clock.move_to(local("17:00") + timedelta(days=29))
     end_of_day(session, centre, SYSTEM)
     session.commit()
     session.expire_all()
     rows = {a.code: a for a in session.scalars(select(Appointment))}
     assert rows[came].phone and rows[missed].phone and rows[later].phone, "not yet 30 days after the slot"
 
-    clock.move_to(local("17:00") + timedelta(days=31, hours=1))
+    frozen_clock.move_to(local("17:00") + timedelta(days=31, hours=1))
     end_of_day(session, centre, SYSTEM)
     session.commit()
     session.expire_all()
@@ -289,11 +284,11 @@ def test_cancel_and_move_free_and_take_places(phone: Phone) -> None:
 
 
 def test_the_manager_sees_bookings_per_slot_and_the_booked_share(
-    phone: Phone, clock: Any, keys: dict[str, str]
+    phone: Phone, frozen_clock: Any, keys: dict[str, str]
 ) -> None:
     code = phone.confirmed(slot_at(phone, "08:30")["start"])
     phone.book(slot_at(phone, "09:00")["start"], phone="0300-7654321")
-    clock.move_to(local("08:20"))
+    frozen_clock.move_to(local("08:20"))
     phone.check_in(code)
     phone.client.post("/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"]))
     r = phone.client.get(f"/api/v1/centres/demo/appointments?date={DAY}", headers=bearer(keys["manager"]))

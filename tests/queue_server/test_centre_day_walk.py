@@ -5,7 +5,7 @@ numbering restarts at the boundary; end of day leaves the hall alone; the figure
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -18,8 +18,10 @@ from queue_server import statistics
 from queue_server.actors import SYSTEM, Actor
 from queue_server.audit import verify_chain
 from queue_server.models import Centre, Counter, CounterState, Event, Token, TokenState
+from tests.support.factories import make_token, open_counter
 
 DAY = date(2026, 12, 4)  # a Friday; the next business day is a Saturday
+pytestmark = pytest.mark.frozen_at(datetime(2026, 12, 4, 12, tzinfo=UTC))
 
 
 def boundary_instant(centre: Centre, day: date) -> datetime:
@@ -36,20 +38,8 @@ def make_round_the_clock(session: Session, centre: Centre, starts_at: time) -> N
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(datetime(2026, 12, 4, 12, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
 def clerk(actor_of: Callable[[str], Actor]) -> Callable[[int], Actor]:
     return lambda n: actor_of(f"clerk{n}")
-
-
-def issue(session: Session, centre: Centre, code: str = "character") -> Token:
-    issued = ops.issue_token(session, centre, code, SYSTEM)
-    session.commit()
-    return issued.token
 
 
 def step(session: Session, work: Callable[[], object]) -> object:
@@ -69,27 +59,27 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
     centre: Centre,
     counter_no: Callable[[int], Counter],
     clerk: Callable[[int], Actor],
-    clock: time_machine.Coordinates,
+    frozen_clock: time_machine.Coordinates,
     starts_at: time,
 ) -> None:
     make_round_the_clock(session, centre, starts_at)
     boundary = boundary_instant(centre, DAY + timedelta(days=1))
-    clock.move_to(boundary - timedelta(minutes=30))
+    frozen_clock.move_to(boundary - timedelta(minutes=30))
     c1, c2 = counter_no(1).id, counter_no(2).id
-    step(session, lambda: ops.open_counter(session, c1, clerk(1)))
-    step(session, lambda: ops.open_counter(session, c2, clerk(2)))
+    open_counter(session, centre, 1)
+    open_counter(session, centre, 2)
 
     old: dict[str, Token] = {}
     for number in ("A001", "A002", "A003", "A004"):
-        old[number] = issue(session, centre)
-        clock.shift(timedelta(minutes=1))
-    old["B001"] = issue(session, centre, "character_other")
+        old[number] = make_token(session, centre)
+        frozen_clock.shift(timedelta(minutes=1))
+    old["B001"] = make_token(session, centre, "character_other")
     assert [t.number for t in old.values()] == ["A001", "A002", "A003", "A004", "B001"]
     assert {t.business_day for t in old.values()} == {DAY}
 
     # Before the boundary: A001 served then parked at counter 1, A002 transferred by
     # counter 2 to verification, A003 called at counter 1 and not yet started.
-    clock.shift(timedelta(minutes=2))
+    frozen_clock.shift(timedelta(minutes=2))
     assert step(session, lambda: ops.call_next(session, c1, clerk(1))).number == "A001"  # type: ignore[attr-defined]
     step(session, lambda: ops.start(session, old["A001"].id, clerk(1)))
     step(session, lambda: ops.park(session, old["A001"].id, clerk(1)))
@@ -99,7 +89,7 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
     assert step(session, lambda: ops.call_next(session, c1, clerk(1))).number == "A003"  # type: ignore[attr-defined]
 
     # The boundary passes; end of day runs and leaves the hall alone.
-    clock.move_to(boundary + timedelta(minutes=1))
+    frozen_clock.move_to(boundary + timedelta(minutes=1))
     assert centre.business_day() == DAY + timedelta(days=1)
     closed = step(session, lambda: ops.end_of_day(session, centre, SYSTEM))
     assert closed.day == DAY  # type: ignore[attr-defined]
@@ -115,7 +105,7 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
     }
 
     # Numbering restarts; the carried tokens are ahead of the new one and on the dashboard.
-    clock.shift(timedelta(minutes=1))
+    frozen_clock.shift(timedelta(minutes=1))
     new = ops.issue_token(session, centre, "character", SYSTEM)
     session.commit()
     assert (new.token.number, new.token.business_day, new.ahead) == ("A001", DAY + timedelta(days=1), 1)
@@ -124,12 +114,12 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
     assert (waiting["character"], waiting["character_other"], waiting["verification"]) == (2, 1, 1)
 
     # Everything carried over is served in its original order, then the new token.
-    clock.shift(timedelta(minutes=1))
+    frozen_clock.shift(timedelta(minutes=1))
     step(session, lambda: ops.start(session, old["A003"].id, clerk(1)))
     step(session, lambda: ops.complete(session, old["A003"].id, clerk(1)))
     order = []
     for counter, who in ((c1, 1), (c1, 1), (c1, 1), (c2, 2)):
-        clock.shift(timedelta(minutes=1))
+        frozen_clock.shift(timedelta(minutes=1))
         token = step(session, lambda c=counter, w=who: ops.call_next(session, c, clerk(w)))
         assert token is not None
         order.append((token.number, token.business_day))  # type: ignore[attr-defined]
@@ -151,7 +141,7 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
     assert calls == {t.id: 2 if t.id == old["A002"].id else 1 for t in tokens}
 
     # The figures add up: yesterday's five and today's one, each day once.
-    clock.move_to(centre.day_span(today)[1] + timedelta(minutes=1))
+    frozen_clock.move_to(centre.day_span(today)[1] + timedelta(minutes=1))
     closed = step(session, lambda: ops.end_of_day(session, centre, SYSTEM))
     assert closed.tokens_closed == 0 and {DAY, today} <= set(closed.days_settled)  # type: ignore[attr-defined]
     first = statistics.report(session, centre, DAY, DAY)["totals"]
@@ -164,30 +154,30 @@ def test_a_round_the_clock_centre_runs_through_its_boundary(
 
 
 def test_numbers_restart_at_an_eight_oclock_boundary_not_at_midnight(
-    session: Session, centre: Centre, clock: time_machine.Coordinates
+    session: Session, centre: Centre, frozen_clock: time_machine.Coordinates
 ) -> None:
     make_round_the_clock(session, centre, time(8, 0))
     midnight = datetime.combine(DAY + timedelta(days=1), time(0), tzinfo=centre.tz)
-    clock.move_to(midnight - timedelta(minutes=10))
-    before = issue(session, centre)
-    clock.move_to(midnight + timedelta(minutes=10))
-    after = issue(session, centre)
+    frozen_clock.move_to(midnight - timedelta(minutes=10))
+    before = make_token(session, centre)
+    frozen_clock.move_to(midnight + timedelta(minutes=10))
+    after = make_token(session, centre)
     assert (before.number, after.number) == ("A001", "A002")
     assert before.business_day == after.business_day == DAY
-    clock.move_to(boundary_instant(centre, DAY + timedelta(days=1)) + timedelta(seconds=1))
-    morning = issue(session, centre)
+    frozen_clock.move_to(boundary_instant(centre, DAY + timedelta(days=1)) + timedelta(seconds=1))
+    morning = make_token(session, centre)
     assert (morning.number, morning.business_day) == ("A001", DAY + timedelta(days=1))
 
 
 def test_end_of_day_in_a_round_the_clock_centre_closes_only_tokens_older_than_the_hall(
-    session: Session, centre: Centre, clock: time_machine.Coordinates
+    session: Session, centre: Centre, frozen_clock: time_machine.Coordinates
 ) -> None:
     make_round_the_clock(session, centre, time(8, 0))
-    clock.move_to(boundary_instant(centre, DAY) + timedelta(hours=1))
-    stale = issue(session, centre)  # left over: end of day did not run the next morning
-    clock.move_to(boundary_instant(centre, DAY + timedelta(days=1)) + timedelta(hours=23))
-    carried = issue(session, centre)
-    clock.move_to(boundary_instant(centre, DAY + timedelta(days=2)) + timedelta(minutes=1))
+    frozen_clock.move_to(boundary_instant(centre, DAY) + timedelta(hours=1))
+    stale = make_token(session, centre)  # left over: end of day did not run the next morning
+    frozen_clock.move_to(boundary_instant(centre, DAY + timedelta(days=1)) + timedelta(hours=23))
+    carried = make_token(session, centre)
+    frozen_clock.move_to(boundary_instant(centre, DAY + timedelta(days=2)) + timedelta(minutes=1))
     closed = step(session, lambda: ops.end_of_day(session, centre, SYSTEM))
     assert (closed.tokens_closed, closed.tokens_kept) == (1, 1)  # type: ignore[attr-defined]
     assert session.get(Token, stale.id).state == TokenState.CLOSED  # type: ignore[union-attr]
@@ -195,18 +185,13 @@ def test_end_of_day_in_a_round_the_clock_centre_closes_only_tokens_older_than_th
 
 
 def test_an_office_centre_still_closes_everything_left_at_end_of_day(
-    session: Session,
-    centre: Centre,
-    counter_no: Callable[[int], Counter],
-    clerk: Callable[[int], Actor],
-    clock: time_machine.Coordinates,
+    session: Session, centre: Centre, frozen_clock: time_machine.Coordinates
 ) -> None:
     # The demo centre: Monday to Saturday 08:00-16:00, closed at its midnight boundary.
-    clock.move_to(datetime.combine(DAY, time(15, 0), tzinfo=centre.tz))
-    c1 = counter_no(1).id
-    step(session, lambda: ops.open_counter(session, c1, clerk(1)))
-    left = issue(session, centre)
-    clock.move_to(datetime.combine(DAY, time(20, 30), tzinfo=centre.tz))
+    frozen_clock.move_to(datetime.combine(DAY, time(15, 0), tzinfo=centre.tz))
+    open_counter(session, centre, 1)
+    left = make_token(session, centre)
+    frozen_clock.move_to(datetime.combine(DAY, time(20, 30), tzinfo=centre.tz))
     closed = step(session, lambda: ops.end_of_day(session, centre, SYSTEM))
     assert (closed.day, closed.tokens_closed, closed.counters_closed, closed.tokens_kept) == (DAY, 1, 1, 0)  # type: ignore[attr-defined]
     assert session.get(Token, left.id).state == TokenState.CLOSED  # type: ignore[union-attr]

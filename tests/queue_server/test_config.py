@@ -9,6 +9,7 @@ import pytest
 from queue_server.app import create_app
 from queue_server.config import load_config
 from queue_server.extensions import db
+from tests.support.factories import socketio_client
 
 
 def test_environment_overrides_defaults_with_their_types(
@@ -57,7 +58,7 @@ def test_an_app_without_redis_does_not_inherit_an_earlier_apps_message_queue(
     assert isinstance(socketio.server.manager, RedisManager)
     without = create_app(app_config)
     assert not isinstance(socketio.server.manager, RedisManager)
-    client = socketio.test_client(without)
+    client = socketio_client(without)
     assert client.is_connected()
     client.disconnect()
     for made in (with_redis, without):

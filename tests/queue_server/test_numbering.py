@@ -4,37 +4,40 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 import time_machine
 from sqlalchemy.orm import Session
 
 from queue_server import operations as ops
 from queue_server.actors import SYSTEM
-from queue_server.models import Centre
+from queue_server.models import Centre, Token
 from queue_server.operations.numbering import PUBLIC_CODE_BYTES, next_value
+from tests.support.factories import make_token
 
 
-def issue(session: Session, centre: Centre, code: str = "character") -> tuple[str, date]:
-    token = ops.issue_token(session, centre, code, SYSTEM).token
-    session.commit()
+def numbered(token: Token) -> tuple[str, date]:
+    """A token's number and the business day it belongs to."""
     return token.number, token.business_day
 
 
-def test_numbers_restart_at_the_local_midnight_not_utc(session: Session, centre: Centre) -> None:
+@pytest.mark.frozen_at(datetime(2026, 11, 28, 18, 59, tzinfo=UTC))
+def test_numbers_restart_at_the_local_midnight_not_utc(
+    session: Session, centre: Centre, frozen_clock: time_machine.Coordinates
+) -> None:
     # Asia/Karachi is UTC+5: 18:59 UTC on the 28th is 23:59 local; 19:01 UTC is the 29th.
-    with time_machine.travel(datetime(2026, 11, 28, 18, 59, tzinfo=UTC), tick=False):
-        assert issue(session, centre) == ("A001", date(2026, 11, 28))
-        assert issue(session, centre) == ("A002", date(2026, 11, 28))
-    with time_machine.travel(datetime(2026, 11, 28, 19, 1, tzinfo=UTC), tick=False):
-        assert issue(session, centre) == ("A001", date(2026, 11, 29))
-        assert issue(session, centre, "bank") == ("R001", date(2026, 11, 29))
-        assert issue(session, centre) == ("A002", date(2026, 11, 29))
+    assert numbered(make_token(session, centre)) == ("A001", date(2026, 11, 28))
+    assert numbered(make_token(session, centre)) == ("A002", date(2026, 11, 28))
+    frozen_clock.move_to(datetime(2026, 11, 28, 19, 1, tzinfo=UTC))
+    assert numbered(make_token(session, centre)) == ("A001", date(2026, 11, 29))
+    assert numbered(make_token(session, centre, "bank")) == ("R001", date(2026, 11, 29))
+    assert numbered(make_token(session, centre)) == ("A002", date(2026, 11, 29))
 
 
 def test_each_centre_numbers_on_its_own_time_zone(session: Session, centre: Centre) -> None:
     centre.timezone = "Asia/Dubai"  # UTC+4
     session.commit()
     with time_machine.travel(datetime(2026, 11, 28, 19, 30, tzinfo=UTC), tick=False):
-        assert issue(session, centre) == ("A001", date(2026, 11, 28))
+        assert numbered(make_token(session, centre)) == ("A001", date(2026, 11, 28))
 
 
 def test_the_counter_row_is_incremented_not_recomputed(session: Session, centre: Centre) -> None:

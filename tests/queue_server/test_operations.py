@@ -14,6 +14,7 @@ from queue_server.audit import verify_chain
 from queue_server.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from queue_server.models import Centre, Counter, CounterState, Event, EventNote, Priority, Token, TokenState
 from queue_server.publish import Message, add_sink, remove_sink
+from tests.support.factories import make_token, open_counter
 
 
 @pytest.fixture
@@ -22,10 +23,8 @@ def clerk1(actor_of: Callable[[str], Actor]) -> Actor:
 
 
 @pytest.fixture
-def open1(session: Session, clerk1: Actor, counter_no: Callable[[int], Counter]) -> Counter:
-    counter = ops.open_counter(session, counter_no(1).id, clerk1)
-    session.commit()
-    return counter
+def open1(session: Session, centre: Centre) -> Counter:
+    return open_counter(session, centre, 1)
 
 
 @pytest.fixture
@@ -36,19 +35,13 @@ def sent() -> list[Message]:
     remove_sink(box.append)
 
 
-def issue(session: Session, centre: Centre, code: str = "character", **kw: object) -> Token:
-    token = ops.issue_token(session, centre, code, SYSTEM, **kw).token  # type: ignore[arg-type]
-    session.commit()
-    return token
-
-
 def events(session: Session, kind: str) -> int:
     return session.scalar(select(func.count()).select_from(Event).where(Event.kind == kind)) or 0
 
 
 def test_issue_numbers_per_service_and_records_an_event(session: Session, centre: Centre) -> None:
-    a1, a2 = issue(session, centre), issue(session, centre)
-    b1 = issue(session, centre, "character_other")
+    a1, a2 = make_token(session, centre), make_token(session, centre)
+    b1 = make_token(session, centre, "character_other")
     assert (a1.number, a2.number, b1.number) == ("A001", "A002", "B001")
     assert a1.state == TokenState.WAITING
     assert len(a1.public_code) >= 22 and a1.public_code != a2.public_code
@@ -56,8 +49,8 @@ def test_issue_numbers_per_service_and_records_an_event(session: Session, centre
 
 
 def test_issue_reports_people_ahead_and_an_estimate(session: Session, centre: Centre, open1: Counter) -> None:
-    issue(session, centre)
-    issue(session, centre)
+    make_token(session, centre)
+    make_token(session, centre)
     third = ops.issue_token(session, centre, "character", SYSTEM)
     assert third.ahead == 2
     # One open counter serves the service: the third waits for the first two to be served.
@@ -85,7 +78,7 @@ def test_issue_refuses_an_actor_of_another_centre(session: Session, centre: Cent
 def test_full_happy_path(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor, sent: list[Message]
 ) -> None:
-    token = issue(session, centre)
+    token = make_token(session, centre)
     sent.clear()
     called = ops.call_next(session, open1.id, clerk1)
     assert called is not None and called.id == token.id
@@ -128,7 +121,7 @@ def test_rollback_drops_the_announcements(session: Session, centre: Centre, sent
 def test_illegal_transition_names_the_state_and_changes_nothing(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    token = issue(session, centre)
+    token = make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     session.commit()
     before = session.scalar(select(func.count()).select_from(Event))
@@ -153,8 +146,8 @@ def test_call_next_refuses_a_busy_closed_or_foreign_counter(
     actor_of,
     counter_no,  # type: ignore[no-untyped-def]
 ) -> None:
-    issue(session, centre)
-    issue(session, centre)
+    make_token(session, centre)
+    make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     session.commit()
     with pytest.raises(Conflict, match="still busy"):
@@ -190,10 +183,10 @@ def test_one_clerk_per_counter_and_one_counter_per_clerk(
 def test_dispatch_respects_work_profiles(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    bank = issue(session, centre, "bank")  # counter 1 does not serve the bank
+    bank = make_token(session, centre, "bank")  # counter 1 does not serve the bank
     assert ops.call_next(session, open1.id, clerk1) is None
     session.rollback()
-    char = issue(session, centre, "character")
+    char = make_token(session, centre, "character")
     called = ops.call_next(session, open1.id, clerk1)
     assert called is not None and called.id == char.id
     assert session.get(Token, bank.id).state == TokenState.WAITING  # type: ignore[union-attr]
@@ -204,8 +197,8 @@ def test_priority_first_then_the_guard(
 ) -> None:
     centre.max_priority_streak = 2
     session.commit()
-    normal = issue(session, centre)
-    seniors = [issue(session, centre, priority=Priority.SENIOR) for _ in range(3)]
+    normal = make_token(session, centre)
+    seniors = [make_token(session, centre, priority=Priority.SENIOR) for _ in range(3)]
     order = []
     for _ in range(4):
         token = ops.call_next(session, open1.id, clerk1)
@@ -225,7 +218,7 @@ def test_transfer_to_service_keeps_the_original_issue_time(
     actor_of,
     counter_no,  # type: ignore[no-untyped-def]
 ) -> None:
-    first = issue(session, centre)
+    first = make_token(session, centre)
     issued_at = first.queued_at
     ops.call_next(session, open1.id, clerk1)
     ops.start(session, first.id, clerk1)
@@ -233,7 +226,7 @@ def test_transfer_to_service_keeps_the_original_issue_time(
     session.commit()
     assert moved.state == TokenState.WAITING and moved.service.code == "employee"
     assert moved.queued_at == issued_at and moved.number == "A001"
-    later = issue(session, centre, "employee")
+    later = make_token(session, centre, "employee")
     clerk3 = actor_of("clerk3")
     ops.open_counter(session, counter_no(3).id, clerk3)
     got = ops.call_next(session, counter_no(3).id, clerk3)
@@ -248,8 +241,8 @@ def test_transfer_to_a_counter_goes_to_the_front_there_only(
     actor_of,
     counter_no,  # type: ignore[no-untyped-def]
 ) -> None:
-    older = issue(session, centre, "bank")
-    token = issue(session, centre)
+    older = make_token(session, centre, "bank")
+    token = make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     ops.start(session, token.id, clerk1)
     ops.transfer(session, token.id, clerk1, counter_id=counter_no(8).id)
@@ -268,7 +261,7 @@ def test_transfer_to_a_counter_goes_to_the_front_there_only(
 def test_transfer_needs_exactly_one_target(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    token = issue(session, centre)
+    token = make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     ops.start(session, token.id, clerk1)
     with pytest.raises(ValidationFailed):
@@ -282,7 +275,7 @@ def test_transfer_needs_exactly_one_target(
 def test_recall_limit_then_no_show_then_requeue(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    token = issue(session, centre)
+    token = make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     for _ in range(centre.max_recalls):
         ops.recall(session, token.id, clerk1)
@@ -298,8 +291,8 @@ def test_recall_limit_then_no_show_then_requeue(
 def test_call_specific_is_audited_with_its_reason(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    issue(session, centre)
-    second = issue(session, centre)
+    make_token(session, centre)
+    second = make_token(session, centre)
     with pytest.raises(ValidationFailed):
         ops.call_specific(session, open1.id, second.id, clerk1, "  ")
     got = ops.call_specific(session, open1.id, second.id, clerk1, "elderly, came back from the bank")
@@ -312,7 +305,7 @@ def test_call_specific_is_audited_with_its_reason(
 
 
 def test_cancel_and_staff_only_requeue(session: Session, centre: Centre, clerk1: Actor) -> None:
-    token = issue(session, centre)
+    token = make_token(session, centre)
     with pytest.raises(Forbidden):
         ops.cancel(session, token.id, SYSTEM.__class__("device", 1, centre_id=centre.id))
     cancelled = ops.cancel(session, token.id, clerk1, reason="left")
@@ -324,7 +317,7 @@ def test_cancel_and_staff_only_requeue(session: Session, centre: Centre, clerk1:
 def test_close_counter_refused_while_busy(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor
 ) -> None:
-    issue(session, centre)
+    make_token(session, centre)
     token = ops.call_next(session, open1.id, clerk1)
     assert token is not None
     with pytest.raises(Conflict, match="busy"):
@@ -338,7 +331,7 @@ def test_end_of_day_closes_everything(
     session: Session, centre: Centre, open1: Counter, clerk1: Actor, sent: list[Message]
 ) -> None:
     for _ in range(3):
-        issue(session, centre)
+        make_token(session, centre)
     ops.call_next(session, open1.id, clerk1)
     session.commit()
     with pytest.raises(Forbidden):

@@ -21,6 +21,7 @@ from queue_server.audit import verify_chain
 from queue_server.models import Centre, Counter, Device, Event, EventNote, LoginSession, Staff, StaffApiKey
 from tests.conftest import bearer
 from tests.counters.test_console_socket import FreshClient, csrf
+from tests.support.factories import socketio_client
 
 EVIL = "203.0.113.66"
 
@@ -454,8 +455,6 @@ def test_reasons_and_notices_keep_their_text_out_of_the_chain(
 def test_a_key_used_from_a_new_address_is_an_audited_event(
     app: Flask, client: FlaskClient, session: Session, keys: dict[str, str]
 ) -> None:
-    from queue_server.extensions import socketio
-
     def uses() -> list[tuple[str, Any]]:
         session.expire_all()
         found = session.scalars(
@@ -483,7 +482,7 @@ def test_a_key_used_from_a_new_address_is_an_audited_event(
     )
     assert refused.status_code in (403, 409)
     assert len(uses()) == 2
-    io = socketio.test_client(app, auth={"key": keys["display"]})
+    io = socketio_client(app, keys["display"])
     assert io.is_connected()
     io.disconnect()
     display = session.scalar(select(Device.id).where(Device.kind == "display"))

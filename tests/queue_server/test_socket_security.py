@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server.actors import SYSTEM
-from queue_server.extensions import socketio
 from queue_server.models import Counter, Device, ServiceRequest, Staff, StaffApiKey, Token, TokenState
 from tests.conftest import bearer
-from tests.counters.test_console_socket import Console, FreshClient, issue, login, open_counter
+from tests.counters.test_console_socket import Console, FreshClient, login, pick_counter
+from tests.support.api import issue_at_kiosk
+from tests.support.factories import socketio_client
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def console(
     app: Flask, client: FlaskClient, passwords: dict[str, str], counter_no: Callable[[int], Counter]
 ) -> Console:
     token = login(client, "clerk1", passwords["clerk1"])
-    assert open_counter(client, token, counter_no(1)).status_code == 303
+    assert pick_counter(client, token, counter_no(1)).status_code == 303
     desk = Console(app, client, counter_no(1))
     assert desk.join()["ok"]
     return desk
@@ -51,7 +52,7 @@ def staff_named(session: Session, username: str) -> Staff:
 def test_a_deactivated_clerk_is_stopped_at_the_next_console_action(
     console: Console, client: FlaskClient, keys: dict[str, str], session: Session
 ) -> None:
-    issued = issue(client, keys)
+    issued = issue_at_kiosk(client, keys)
     called = console.act("call_next")
     assert called["ok"] and called["token"]["number"] == issued["number"]
     started = console.act("start", token=called["token"]["id"], expect="called")
@@ -70,7 +71,7 @@ def test_a_changed_password_stops_the_console_at_once(
 ) -> None:
     from queue_server.operations.accounts import set_password
 
-    issue(client, keys)
+    issue_at_kiosk(client, keys)
     set_password(session, staff_named(session, "clerk1").id, "a-new-password-0123", SYSTEM)
     session.commit()
     assert stopped(console.act("call_next"), console.io)
@@ -89,10 +90,10 @@ def test_a_revoked_key_stops_socket_calls_at_once(
     assert (
         client.post(f"/api/v1/counters/{counter_id}/open", headers=bearer(keys["clerk2"])).status_code == 200
     )
-    io = socketio.test_client(app, auth={"key": keys["clerk2"]})
+    io = socketio_client(app, keys["clerk2"])
     assert io.is_connected()
     assert io.emit("call_next", {"counter": counter_id}, callback=True) == {"ok": True, "token": None}
-    issue(client, keys)
+    issue_at_kiosk(client, keys)
     clerk = staff_named(session, "clerk2")
     for api_key in session.scalars(select(StaffApiKey).where(StaffApiKey.staff_id == clerk.id)):
         api_key.revoked_at = datetime.now(UTC)
@@ -105,7 +106,7 @@ def test_a_revoked_key_stops_socket_calls_at_once(
 def test_a_deactivated_device_is_dropped_when_it_joins_again(
     app: Flask, keys: dict[str, str], session: Session
 ) -> None:
-    io = socketio.test_client(app, auth={"key": keys["display"]})
+    io = socketio_client(app, keys["display"])
     assert io.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
     display = session.scalar(select(Device).where(Device.kind == "display"))
     assert display is not None
@@ -133,14 +134,14 @@ def test_anonymous_sockets_are_bounded_and_devices_keep_a_reserve(app: Flask, ke
     app.config.update(
         SOCKET_MAX_TOTAL=total + 4, SOCKET_MAX_ANONYMOUS=anonymous_now + 2, SOCKET_MAX_PER_ADDRESS=10_000
     )
-    anonymous = [socketio.test_client(app) for _ in range(3)]
+    anonymous = [socketio_client(app) for _ in range(3)]
     assert [c.is_connected() for c in anonymous] == [True, True, False]
-    display = socketio.test_client(app, auth={"key": keys["display"]})
-    kiosk = socketio.test_client(app, auth={"key": keys["kiosk"]})
+    display = socketio_client(app, keys["display"])
+    kiosk = socketio_client(app, keys["kiosk"])
     assert display.is_connected() and kiosk.is_connected(), "the reserve is for paired devices and staff"
-    assert not socketio.test_client(app, auth={"key": keys["clerk1"]}).is_connected(), "the total is bounded"
+    assert not socketio_client(app, keys["clerk1"]).is_connected(), "the total is bounded"
     anonymous[0].disconnect()
-    again = socketio.test_client(app)
+    again = socketio_client(app)
     assert again.is_connected(), "a socket that left frees its place"
     for c in (anonymous[1], again, display, kiosk):
         c.disconnect()
@@ -149,7 +150,7 @@ def test_anonymous_sockets_are_bounded_and_devices_keep_a_reserve(app: Flask, ke
 def test_anonymous_sockets_per_address_are_bounded(app: Flask) -> None:
     _, anonymous_now, here = already()
     app.config.update(SOCKET_MAX_PER_ADDRESS=here + 2, SOCKET_MAX_ANONYMOUS=anonymous_now + 10)
-    clients = [socketio.test_client(app) for _ in range(3)]
+    clients = [socketio_client(app) for _ in range(3)]
     assert [c.is_connected() for c in clients] == [True, True, False]
     for c in clients[:2]:
         c.disconnect()
@@ -159,8 +160,8 @@ def test_tracking_joins_and_lookups_of_valid_codes_are_rate_limited(
     app: Flask, client: FlaskClient, keys: dict[str, str]
 ) -> None:
     app.config.update(TRACK_LOOKUPS_PER_MINUTE=3)
-    code = issue(client, keys)["public_code"]
-    io = socketio.test_client(app)
+    code = issue_at_kiosk(client, keys)["public_code"]
+    io = socketio_client(app)
     replies = [io.emit("join", {"screen": "track", "code": code}, callback=True) for _ in range(4)]
     assert [r["ok"] for r in replies] == [True, True, True, False]
     assert replies[-1]["error"] == "rate_limited"

@@ -30,3 +30,10 @@ def fill(api: Api, req: dict[str, Any], who: str = "clerk1", **extra: Any) -> di
     """Record the applicant on a request (name, CNIC, mobile)."""
     body = {"applicant_name": "Ali Khan", "cnic": CNIC, "phone": PHONE, **extra}
     return api.ok("PATCH", f"/requests/{req['id']}", who, body)
+
+
+def issue_at_kiosk(client: FlaskClient, keys: dict[str, str], service: str = "character") -> dict[str, Any]:
+    """A token of ``service`` issued with the kiosk's key through the JSON API; its JSON."""
+    r = client.post("/api/v1/centres/demo/tokens", headers=bearer(keys["kiosk"]), json={"service": service})
+    assert r.status_code == 201
+    return r.get_json()  # type: ignore[no-any-return]

@@ -165,3 +165,23 @@ class LiveServer:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return requests.request(method, self.url + path, headers=headers, timeout=10, **kw)
+
+    # The domain over HTTP, as the kiosk and the clerks do it --------------------------
+
+    def issue(self, service: str = "character") -> dict[str, Any]:
+        """A token of ``service`` from the kiosk; its JSON."""
+        r = self.api("POST", "/api/v1/centres/demo/tokens", self.keys["kiosk"], json={"service": service})
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def counter_ids(self) -> dict[int, int]:
+        """Counter number -> id, from the manager's listing."""
+        rows = self.api("GET", "/api/v1/centres/demo/counters", self.keys["manager"]).json()["counters"]
+        return {c["number"]: c["id"] for c in rows}
+
+    def open_counter(self, number: int) -> int:
+        """Counter ``number`` opened by ``clerk<number>``; its id."""
+        cid = self.counter_ids()[number]
+        r = self.api("POST", f"/api/v1/counters/{cid}/open", self.keys[f"clerk{number}"])
+        assert r.status_code == 200, r.text
+        return cid

@@ -4,11 +4,9 @@ manager's language; managers only; no citizen's name or number on the page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -17,15 +15,11 @@ from tests.conftest import bearer
 from tests.counters.manager.test_reports import login
 from tests.queue_server.test_appointments import DAY, MONDAY_7AM, Phone, local, slot_at
 
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(MONDAY_7AM, tick=False) as traveller:
-        yield traveller
+pytestmark = pytest.mark.frozen_at(MONDAY_7AM)
 
 
 @pytest.fixture
-def phone(app: Flask, client: FlaskClient, session: Session, keys: dict[str, str], clock: Any) -> Phone:
+def phone(app: Flask, client: FlaskClient, session: Session, keys: dict[str, str], frozen_clock: Any) -> Phone:
     return Phone(app, client, session, keys)
 
 
@@ -34,11 +28,11 @@ def cell(html: str, attribute: str) -> str:
 
 
 def test_bookings_per_slot_and_the_booked_share(
-    phone: Phone, clock: Any, keys: dict[str, str], passwords: dict[str, str]
+    phone: Phone, frozen_clock: Any, keys: dict[str, str], passwords: dict[str, str]
 ) -> None:
     code = phone.confirmed(slot_at(phone, "08:30")["start"], name="Ali Raza", phone="0300-1234567")
     phone.book(slot_at(phone, "09:00")["start"], name="Sana Bibi", phone="0300-7654321")
-    clock.move_to(local("08:20"))
+    frozen_clock.move_to(local("08:20"))
     phone.check_in(code)
     for _ in range(3):
         phone.client.post("/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"]))

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from queue_server import alerts, operations, statistics
 from queue_server.actors import Actor
 from queue_server.clock import utcnow
-from queue_server.extensions import socketio
 from queue_server.models import Alert, Centre, Counter, Device, DeviceKind, Event
 from queue_server.operations.printing import record_printer_status
 from tests.conftest import bearer
 from tests.counters.manager.test_reports import login
+from tests.support.factories import socketio_client
 
 
 def services_of(live: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -363,8 +363,8 @@ def test_alert_conditions_are_a_pure_rule() -> None:
 def test_dashboard_screen_joins_with_the_live_snapshot(
     app: Flask, client: FlaskClient, keys: dict[str, str]
 ) -> None:
-    manager = socketio.test_client(app, flask_test_client=client, auth={"key": keys["manager"]})
-    clerk = socketio.test_client(app, flask_test_client=client, auth={"key": keys["clerk1"]})
+    manager = socketio_client(app, keys["manager"], client=client)
+    clerk = socketio_client(app, keys["clerk1"], client=client)
     try:
         reply = manager.emit("join", {"screen": "dashboard", "centre": "demo"}, callback=True)
         assert reply["ok"]
@@ -412,7 +412,7 @@ def test_a_display_on_the_socket_is_not_listed_offline(
         return {s["kind"] for s in live["devices"]["screens"]}
 
     assert "display" in offline_screens(), "a display never seen is offline"
-    display = socketio.test_client(app, flask_test_client=client, auth={"key": keys["display"]})
+    display = socketio_client(app, keys["display"], client=client)
     try:
         assert display.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
         assert "display" not in offline_screens()
