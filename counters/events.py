@@ -15,14 +15,15 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from counters import console
-from queue_server import operations, queue_state, ticket_printing
+from queue_server import queue_state, ticket_printing
 from queue_server import rooms as room
-from queue_server.actions import TOKEN_ACTIONS, TokenAction
+from queue_server.actions import COUNTER_ACTIONS, REQUEST_ACTIONS, TOKEN_ACTIONS, Action
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import Counter, Priority, Token
 from queue_server.operations import requests as cases
+from queue_server.operations.deliveries import delivery_staff
 from queue_server.realtime import on_leave, screen, socket_actor
 from queue_server.redis_link import redis_client
 from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
@@ -152,7 +153,7 @@ def _token_at(s: Session, counter: Counter, data: dict[str, Any]) -> Token:
     return token
 
 
-def _token_op(action: TokenAction) -> Handler:
+def _token_op(action: Action) -> Handler:
     def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
         token = _token_at(s, counter, data)
         return {"token": queue_state.token_staff(action.run(s, token.id, who, **action.inputs(data)))}
@@ -160,40 +161,41 @@ def _token_op(action: TokenAction) -> Handler:
     return handle
 
 
-def _call_next(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    token = operations.call_next(s, counter.id, who)
-    return {"token": queue_state.token_staff(token) if token else None}
+def _counter_op(action: Action) -> Handler:
+    """On this counter; call-next answers with the token called, or None."""
 
+    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+        done = action.run(s, counter.id, who, **action.inputs(data))
+        return {"token": queue_state.token_staff(done) if done else None} if action.result == "token" else {}
 
-def _transfer(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    token = _token_at(s, counter, data)
-    service = data.get("service")
-    target = data.get("to_counter")
-    if not (isinstance(service, str) and service) and not isinstance(target, int):
-        raise ValidationFailed(N_("Transfer to either a service or a counter."))
-    if isinstance(target, int) and not console.valid_id(target):
-        raise ValidationFailed(N_("There is no counter %(number)s."), number=str(target)[:12])
-    if isinstance(target, int):
-        found = s.query(Counter).filter_by(centre_id=counter.centre_id, number=target).one_or_none()
-        if found is None:
-            raise ValidationFailed(N_("There is no counter %(number)s."), number=target)
-        moved = operations.transfer(s, token.id, who, counter_id=found.id)
-    else:
-        moved = operations.transfer(s, token.id, who, service_code=str(service))
-    return {"token": queue_state.token_staff(moved)}
+    return handle
 
 
 def _requeue(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """A no-show is no longer at the counter: the console names it."""
     token = console.require_expected(s, data.get("token"), data.get("expect") or "no_show", counter)
-    return {"token": queue_state.token_staff(operations.requeue(s, token.id, who))}
+    return {"token": queue_state.token_staff(TOKEN_ACTIONS["requeue"].run(s, token.id, who))}
 
 
-def _counter_op(op: Callable[..., Counter]) -> Handler:
-    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-        op(s, counter.id, who)
-        return {}
-
-    return handle
+def _transfer(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """The clerk picks a counter by its number (``to_counter``); the registry's transfer
+    takes a counter's id."""
+    token = _token_at(s, counter, data)
+    target = data.get("to_counter")
+    given = {k: data.get(k) for k in ("service", "reason")}
+    if isinstance(target, int) and not isinstance(target, bool):
+        found = (
+            s.query(Counter).filter_by(centre_id=counter.centre_id, number=target).one_or_none()
+            if console.valid_id(target)
+            else None
+        )
+        if found is None:
+            raise ValidationFailed(N_("There is no counter %(number)s."), number=str(target)[:12])
+        given["counter"] = found.id
+    elif not (isinstance(given["service"], str) and given["service"]):
+        raise ValidationFailed(N_("Transfer to either a service or a counter."))
+    action = TOKEN_ACTIONS["transfer"]
+    return {"token": queue_state.token_staff(action.run(s, token.id, who, **action.inputs(given)))}
 
 
 def _request_id(data: dict[str, Any]) -> int:
@@ -206,6 +208,19 @@ def _request_id(data: dict[str, Any]) -> int:
 def _expect(data: dict[str, Any]) -> str | None:
     value = data.get("expect")
     return value if isinstance(value, str) and value else None
+
+
+def _request_op(action: Action) -> Handler:
+    """On a request the clerk names (``request``, with the state it saw as ``expect``)."""
+
+    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
+        inputs = action.inputs({**data, "expect_state": _expect(data)})
+        done = action.run(s, _request_id(data), who, **inputs)
+        if action.result == "delivery":  # a delivery step: the delivery and its request
+            return {"delivery": delivery_staff(done), "request": cases.request_detail(done.request, who)}
+        return {"request": cases.request_detail(done, who)}
+
+    return handle
 
 
 def _request_save(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -223,29 +238,6 @@ def _request_save(s: Session, counter: Counter, who: Actor, data: dict[str, Any]
     return {"request": cases.request_detail(req, who)}
 
 
-def _request_advance(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    to = data.get("to")
-    req = cases.advance_request(
-        s, _request_id(data), who, to=to if isinstance(to, str) else None, expect=_expect(data)
-    )
-    return {"request": cases.request_detail(req, who)}
-
-
-def _request_close(outcome: str) -> Handler:
-    def handle(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-        req = cases.close_request(
-            s, _request_id(data), who, outcome, str(data.get("reason") or ""), expect=_expect(data)
-        )
-        return {"request": cases.request_detail(req, who)}
-
-    return handle
-
-
-def _request_collect(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    req = cases.collection_call(s, _request_id(data), who, expect=_expect(data))
-    return {"request": cases.request_detail(req, who)}
-
-
 def _request_detail(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
     req = cases.request_for(s, _request_id(data), who)
     detail = cases.request_detail(req, who)
@@ -257,23 +249,18 @@ def _nothing(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> 
     return {}
 
 
+# The console's actions: those of the one registry (queue_server.actions) on the token at
+# this counter, on this counter and on a request, as "request_<key>"; plus what only a
+# console does (redraw, save a request's form, open its detail, issue at the counter).
 ACTIONS: dict[str, Handler] = {
     "state": _nothing,
-    "call_next": _call_next,
-    # the token actions of the one registry, on the token at this counter …
-    **{action.key: _token_op(action) for action in TOKEN_ACTIONS.values()},
-    # … but a no-show is no longer at the counter: the console names it
+    **{a.key: _token_op(a) for a in TOKEN_ACTIONS.values()},
+    **{a.key: _counter_op(a) for a in COUNTER_ACTIONS.values() if a.name != "open"},  # opened by claiming
+    **{f"request_{a.key}": _request_op(a) for a in REQUEST_ACTIONS.values()},
     "requeue": _requeue,
     "transfer": _transfer,
-    "pause": _counter_op(operations.pause_counter),
-    "resume": _counter_op(operations.resume_counter),
-    "close": _counter_op(operations.close_counter),
     "request_detail": _request_detail,
     "request_save": _request_save,
-    "request_advance": _request_advance,
-    "request_reject": _request_close("rejected"),
-    "request_withdraw": _request_close("withdrawn"),
-    "request_collect": _request_collect,
 }
 
 
@@ -324,7 +311,9 @@ def _issue(who: Actor, data: dict[str, Any]) -> dict[str, Any]:
     )
     issued = ticket_printing.issue_and_print(counter_id, who, service, priority)
     state = run_in_transaction(
-        lambda s: console.console_state(s, console.require_console(s, counter_id, who, data.get("console")), who)
+        lambda s: console.console_state(
+            s, console.require_console(s, counter_id, who, data.get("console")), who
+        )
     )
     return {"ok": True, "issued": issued, "state": state}
 

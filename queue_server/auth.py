@@ -45,6 +45,13 @@ def device_actor(device: Device) -> Actor:
     return Actor("device", device.id, None, device.centre_id, device.kind, name=device.name)
 
 
+class AuditedLoginRefusal(NotAuthenticated):
+    """A failed login for a known account: its unit of work commits the audited event
+    written before it, then lets the refusal go on (``DomainError.recorded``)."""
+
+    recorded = True
+
+
 def authenticate_password(db_session: Session, username: str, password: str, address: str = "?") -> Staff:
     """Check a login. Every failure gets the same answer (401, "Wrong username or
     password."), whether the name is unknown, the account inactive, the password wrong or
@@ -74,8 +81,7 @@ def authenticate_password(db_session: Session, username: str, password: str, add
     if not staff.is_active or not check_password(staff.password_hash, password):
         login_throttle.failed(username, address)
         audit_staff(db_session, staff, "login_failed", SYSTEM, address=address)
-        refused.recorded = True
-        raise refused
+        raise AuditedLoginRefusal(refused.template, code=refused.code)
     login_throttle.succeeded(username, address)
     return staff
 

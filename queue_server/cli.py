@@ -33,7 +33,25 @@ def _fail(exc: DomainError) -> NoReturn:
 
 
 def register(app: Flask) -> None:
-    for command in (seed_demo, create_staff, create_device, end_of_day, audit, centre_days, counter_printer, config, staff, device, notes, backup, restore, node, token):
+    for command in (
+        seed_demo,
+        create_staff,
+        create_device,
+        end_of_day,
+        audit,
+        centre_days,
+        counter_printer,
+        config,
+        staff,
+        device,
+        notes,
+        backup,
+        restore,
+        node,
+        token,
+        counter_action,
+        request_action,
+    ):
         app.cli.add_command(command)
     from queue_server.simulation.commands import seed_history, simulate
 
@@ -196,13 +214,19 @@ def _closer(code: str) -> Any:
 
 @click.command("centre-days")
 @click.argument("code")
-@click.option("--day-starts-at", help="The business day's boundary, local HH:MM (a 24/7 centre's shift change).")
+@click.option(
+    "--day-starts-at", help="The business day's boundary, local HH:MM (a 24/7 centre's shift change)."
+)
 @click.option("--hours", "hours", multiple=True, help="DAYS=WHEN: mon-sat=08:00-16:00, sun=closed, all=24h.")
 @click.option("--holiday", "holidays", multiple=True, help="YYYY-MM-DD or YYYY-MM-DD=English name=Urdu name.")
 @click.option("--remove-holiday", "removed", multiple=True, help="YYYY-MM-DD")
 @with_appcontext
 def centre_days(
-    code: str, day_starts_at: str | None, hours: tuple[str, ...], holidays: tuple[str, ...], removed: tuple[str, ...]
+    code: str,
+    day_starts_at: str | None,
+    hours: tuple[str, ...],
+    holidays: tuple[str, ...],
+    removed: tuple[str, ...],
 ) -> None:
     """Show or change a centre's day boundary, weekly hours and holidays."""
     from datetime import date
@@ -229,14 +253,28 @@ def centre_days(
         if centre is None:
             raise click.ClickException(f"no centre {code!r}")
         if boundary or week or added or gone:
-            set_calendar(s, centre, SYSTEM, day_starts_at=boundary, hours=week, add_holidays=added, remove_holidays=gone)
+            set_calendar(
+                s,
+                centre,
+                SYSTEM,
+                day_starts_at=boundary,
+                hours=week,
+                add_holidays=added,
+                remove_holidays=gone,
+            )
         calendar = centre.calendar()
         return {
             "centre": code,
             "timezone": calendar.timezone,
             "day_starts_at": calendar.day_starts_at.strftime("%H:%M"),
-            "hours": {rules.WEEKDAYS[h.weekday]: rules.describe(h) for h in sorted(calendar.hours, key=lambda h: h.weekday)},
-            "holidays": [{"day": h.day.isoformat(), "name_en": h.name_en, "name_ur": h.name_ur} for h in centre.holidays],
+            "hours": {
+                rules.WEEKDAYS[h.weekday]: rules.describe(h)
+                for h in sorted(calendar.hours, key=lambda h: h.weekday)
+            },
+            "holidays": [
+                {"day": h.day.isoformat(), "name_en": h.name_en, "name_ur": h.name_ur}
+                for h in centre.holidays
+            ],
         }
 
     try:
@@ -267,9 +305,7 @@ def counter_printer(code: str, number: int, printer: str | None) -> None:
             raise click.ClickException('PRINTER is a JSON object with a "kind"')
 
     def work(s: Any) -> None:
-        found = s.scalar(
-            select(Counter).join(Centre).where(Centre.code == code, Counter.number == number)
-        )
+        found = s.scalar(select(Counter).join(Centre).where(Centre.code == code, Counter.number == number))
         if found is None:
             raise click.ClickException(f"no counter {number} in centre {code!r}")
         found.printer = settings
@@ -329,7 +365,10 @@ def audit_checkpoint(centres: tuple[str, ...]) -> None:
         done = []
         for centre in s.scalars(query):
             event = make_checkpoint(s, centre, SYSTEM, "manual")
-            done.append(f"{centre.code}: " + (f"signed head at seq {event.seq - 1}" if event else "nothing new to sign"))
+            done.append(
+                f"{centre.code}: "
+                + (f"signed head at seq {event.seq - 1}" if event else "nothing new to sign")
+            )
         return done
 
     for line in run_in_transaction(work):
@@ -395,7 +434,9 @@ def backup(output: str | None) -> None:
     from queue_server import backup as backups
 
     url = current_app.config["DATABASE_URL"]
-    target = Path(output) if output else backups.default_name(url, Path(current_app.instance_path) / "backups")
+    target = (
+        Path(output) if output else backups.default_name(url, Path(current_app.instance_path) / "backups")
+    )
     try:
         backups.backup(url, target)
     except backups.BackupError as exc:
@@ -518,28 +559,108 @@ def _staff_id(s: Any, username: str) -> int:
     return int(found)
 
 
-@click.command("token")
-@click.argument("action")
-@click.argument("token_id", type=int)
-@click.option("--as", "username", required=True, help="The staff member who acts (the audit trail names them).")
-@click.option("--reason", help="Why (recall past the centre's limit, cancel).")
-@click.option("--outcome", help="How the service ended (complete): served, referred, documents_missing, ...")
-@with_appcontext
-def token(action: str, token_id: int, username: str, reason: str | None, outcome: str | None) -> None:
-    """Take a token action by hand, as a staff member: ACTION is one of the API's
-    (recall, no-show, start, park, unpark, complete, cancel, requeue; queue_server/actions.py)."""
-    from queue_server.actions import token_action
+def _act(subject: str, name: str, find_id: Any, username: str, given: dict[str, Any]) -> str:
+    """Take one action of the registry (``queue_server.actions``) as a staff member, in one
+    unit of work; ``find_id(session)`` names the subject. What it did, in one line."""
+    from queue_server.actions import find_action
     from queue_server.auth import staff_actor
     from queue_server.models import Staff
 
     def work(s: Any) -> str:
-        chosen = token_action(action)
-        inputs = chosen.inputs({"reason": reason, "outcome": outcome})
+        chosen = find_action(subject, name)  # type: ignore[arg-type]
+        inputs = chosen.inputs(given)
         who = s.get(Staff, _staff_id(s, username))
-        done = chosen.run(s, token_id, staff_actor(who), **inputs)
+        done = chosen.run(s, find_id(s), staff_actor(who), **inputs)
+        if done is None:
+            return "nobody is waiting"
+        if chosen.result == "delivery":
+            return f"{done.request.reference}: delivery {done.state.value}"
+        if chosen.result == "request":
+            return f"{done.reference}: {done.state.value}"
         return f"{done.number}: {done.state.value}"
 
-    click.echo(_account_op(work))
+    return str(_account_op(work))
+
+
+_AS = click.option(
+    "--as", "username", required=True, help="The staff member who acts (the audit trail names them)."
+)
+
+
+@click.command("token")
+@click.argument("action")
+@click.argument("token_id", type=int)
+@_AS
+@click.option("--reason", help="Why (recall past the centre's limit, cancel, transfer to a counter).")
+@click.option("--outcome", help="How the service ended (complete): served, referred, documents_missing, ...")
+@click.option("--service", help="Transfer: the service code to send the token to.")
+@click.option("--to-counter", type=int, help="Transfer: the counter (its id) to send the token to.")
+@with_appcontext
+def token(
+    action: str,
+    token_id: int,
+    username: str,
+    reason: str | None,
+    outcome: str | None,
+    service: str | None,
+    to_counter: int | None,
+) -> None:
+    """Take a token action by hand, as a staff member: ACTION is one of the API's
+    (recall, no-show, start, park, unpark, complete, cancel, requeue, transfer;
+    queue_server/actions.py)."""
+    given = {"reason": reason, "outcome": outcome, "service": service, "counter": to_counter}
+    click.echo(_act("token", action, lambda s: token_id, username, given))
+
+
+@click.command("counter")
+@click.argument("action")
+@click.argument("code")
+@click.argument("number", type=int)
+@_AS
+@click.option("--token", "token_id", type=int, help="Call: the token (its id) to call out of order.")
+@click.option("--reason", help="Call: why out of order (audited).")
+@with_appcontext
+def counter_action(
+    action: str, code: str, number: int, username: str, token_id: int | None, reason: str | None
+) -> None:
+    """Take a counter action by hand, as its clerk: ACTION is one of the API's (open, close,
+    pause, resume, call-next, call; queue_server/actions.py) on counter NUMBER of centre CODE."""
+    from queue_server.models import Centre, Counter
+
+    def counter_id(s: Any) -> int:
+        found = s.scalar(select(Counter.id).join(Centre).where(Centre.code == code, Counter.number == number))
+        if found is None:
+            raise click.ClickException(f"no counter {number} in centre {code!r}")
+        return int(found)
+
+    click.echo(_act("counter", action, counter_id, username, {"token": token_id, "reason": reason}))
+
+
+@click.command("request")
+@click.argument("action")
+@click.argument("request_id", type=int)
+@_AS
+@click.option("--to", help="Advance: the step to go to (in_process, ready, delivered).")
+@click.option("--reason", help="Reject or withdraw: why; delivery/returned: the reason's code.")
+@click.option("--address", help="Delivery: the citizen's address.")
+@click.option("--courier", help="Delivery: the courier company.")
+@click.option("--consignment", help="Delivery/dispatch: the consignment number.")
+@with_appcontext
+def request_action(
+    action: str,
+    request_id: int,
+    username: str,
+    to: str | None,
+    reason: str | None,
+    address: str | None,
+    courier: str | None,
+    consignment: str | None,
+) -> None:
+    """Take a request action by hand, as its clerk or a manager: ACTION is one of the API's
+    (advance, reject, withdraw, collection-call, delivery, delivery/dispatch,
+    delivery/delivered, delivery/returned; queue_server/actions.py)."""
+    given = {"to": to, "reason": reason, "address": address, "courier": courier, "consignment": consignment}
+    click.echo(_act("request", action, lambda s: request_id, username, given))
 
 
 @click.group("staff")
@@ -700,7 +821,9 @@ def node_pull() -> None:
     from queue_server.sync.node import pull_config
 
     result = _synced(pull_config)
-    click.echo(json.dumps({"centre": result.centre, "changed": result.changed, "new_devices": result.new_devices}))
+    click.echo(
+        json.dumps({"centre": result.centre, "changed": result.changed, "new_devices": result.new_devices})
+    )
 
 
 def _synced(step: Callable[[dict[str, Any]], T]) -> T:

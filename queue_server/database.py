@@ -12,9 +12,10 @@ with many threads one of them can lose every race until its busy timeout expires
 the database to waiters in arrival order; the busy timeout still arbitrates between
 processes (the server and a CLI command).
 
-Work that only reads (``reading()``: the dashboard's background refresh deciding whether
-an alert changes) begins a plain deferred transaction instead: in WAL it reads a snapshot
-beside the writer, takes no write lock and queues behind no one, and no request waits for it.
+Work that only reads (``read_only()``, which ``unit_of_work.reading`` opens for the
+dashboard's background refresh and the screens' joins) begins a plain deferred transaction
+instead: in WAL it reads a snapshot beside the writer, takes no write lock and queues
+behind no one, and no request waits for it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _reading: ContextVar[bool] = ContextVar("khidmat_reading", default=False)
 
 
 @contextmanager
-def reading() -> Iterator[None]:
+def read_only() -> Iterator[None]:
     """Transactions begun inside only read: on SQLite they take no write lock. Writing in
     one is an error on SQLite (the snapshot may be stale); end it (commit or rollback)
     before leaving."""

@@ -24,7 +24,7 @@ def say_stripped(schema: dict[str, Any], _model: type[BaseModel]) -> None:
         if option.get("type") != "string" or "pattern" in option or "enum" in option or "const" in option:
             return
         required = option.get("minLength", 0) >= 1
-        option["pattern"] = r"^[^\x00]*\S[^\x00]*$" if required else r"^[^\x00]*$"
+        option["pattern"] = r"^[^\x00]*[^\x00\s][^\x00]*$" if required else r"^[^\x00]*$"
 
     for prop in schema.get("properties", {}).values():
         mark(prop)

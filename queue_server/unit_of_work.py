@@ -110,7 +110,7 @@ def reading(session: Session | None = None) -> Iterator[Session]:
     and its transaction ends, writing nothing, however the block ends."""
     session = session or db.session()
     try:
-        with database.reading():
+        with database.read_only():
             yield session
     except BaseException:
         with contextlib.suppress(DBAPIError):  # a database gone: the first error is the one to tell

@@ -116,13 +116,16 @@ def fresh_database_url(template: str, tmp_path: Path) -> str:
         with engine.begin() as conn:
             # Nothing of an earlier test may still be connected (a server process on its
             # way out, a background thread): it would see this test's data, or deadlock
-            # with the TRUNCATE below.
+            # with the DELETE below.
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
             )
+            # Emptied row by row, which on tables this small takes milliseconds where a
+            # TRUNCATE of every table takes a tenth of a second; the replica role skips the
+            # foreign-key and append-only triggers, as TRUNCATE does.
             tables = (
                 conn.execute(
                     text(
@@ -132,7 +135,14 @@ def fresh_database_url(template: str, tmp_path: Path) -> str:
                 .scalars()
                 .all()
             )
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            sequences = (
+                conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname='public'"))
+                .scalars()
+                .all()
+            )
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(";".join(f'DELETE FROM "{table}"' for table in tables)))
+            conn.execute(text(";".join(f'ALTER SEQUENCE "{name}" RESTART' for name in sequences)))
         engine.dispose()
         return PG_URL
     path = tmp_path / "test.sqlite3"

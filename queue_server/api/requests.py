@@ -3,15 +3,17 @@ fill in, advance, reject, withdraw and the collection call."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from flask import request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from queue_server.actions import REQUEST_ACTIONS, RequestStateName
 from queue_server.api import bp
 from queue_server.api.registry import endpoint
 from queue_server.api.schemas import Strict
+from queue_server.api.views import action_endpoint
 from queue_server.auth import current_caller
 from queue_server.clock import utcnow
 from queue_server.errors import N_, NotFound, ValidationFailed
@@ -19,8 +21,6 @@ from queue_server.models import ServiceRequest, Token
 from queue_server.operations import requests as ops
 from queue_server.operations.lookup import centre_for
 from queue_server.unit_of_work import current_session
-
-RequestStateName = Literal["open", "in_process", "ready", "delivered", "rejected", "withdrawn"]
 
 
 class RequestFieldsIn(Strict):
@@ -36,20 +36,6 @@ class RequestFieldsIn(Strict):
 
     def fields(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, exclude={"expect_state"})
-
-
-class AdvanceIn(Strict):
-    to: Literal["in_process", "ready", "delivered"] | None = None
-    expect_state: RequestStateName | None = None
-
-
-class ReasonIn(Strict):
-    reason: str = Field(default="", max_length=2000)
-    expect_state: RequestStateName | None = None
-
-
-class ExpectIn(Strict):
-    expect_state: RequestStateName | None = None
 
 
 class RequestTokenOut(BaseModel):
@@ -204,59 +190,6 @@ def update_request(request_id: int, body: RequestFieldsIn) -> Any:
     return _detail(req)
 
 
-@endpoint(
-    bp,
-    "/requests/<int:request_id>/advance",
-    "POST",
-    summary="Next step: open → in_process (record) → ready → delivered",
-    admits=("staff",),
-    body=AdvanceIn,
-    responses={200: RequestDetailOut},
-    errors=(404, 409),
-    tag="requests",
-)
-def advance_request(request_id: int, body: AdvanceIn) -> Any:
-    req = ops.advance_request(current_session(), request_id, _actor(), to=body.to, expect=body.expect_state)
-    return _detail(req)
-
-
-def _closer(outcome: str) -> None:
-    def view(request_id: int, body: ReasonIn) -> Any:
-        req = ops.close_request(
-            current_session(), request_id, _actor(), outcome, body.reason, expect=body.expect_state
-        )
-        return _detail(req)
-
-    view.__name__ = f"request_{outcome}"
-    verb = {"rejected": "reject", "withdrawn": "withdraw"}[outcome]
-    endpoint(
-        bp,
-        f"/requests/<int:request_id>/{verb}",
-        "POST",
-        summary=f"{verb.capitalize()} a request, with a reason",
-        admits=("staff",),
-        body=ReasonIn,
-        responses={200: RequestDetailOut},
-        errors=(404, 409),
-        tag="requests",
-    )(view)
-
-
-_closer("rejected")
-_closer("withdrawn")
-
-
-@endpoint(
-    bp,
-    "/requests/<int:request_id>/collection-call",
-    "POST",
-    summary="Ready while the citizen waits: call them back to the counter (a collection call)",
-    admits=("staff",),
-    body=ExpectIn,
-    responses={200: RequestDetailOut},
-    errors=(404, 409),
-    tag="requests",
-)
-def collection_call(request_id: int, body: ExpectIn) -> Any:
-    req = ops.collection_call(current_session(), request_id, _actor(), expect=body.expect_state)
-    return _detail(req)
+for _action in REQUEST_ACTIONS.values():
+    if _action.result == "request":  # the delivery steps: queue_server.api.deliveries
+        action_endpoint(_action, RequestDetailOut, _detail, tag="requests")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, Field
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from queue_server.inputs import NoNulls as _NoNulls
-from queue_server.inputs import Strict, say_stripped
-from queue_server.models.types import MAX_ID
+from queue_server.inputs import Strict
 from queue_server.states import Priority
 
 Code = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
@@ -21,37 +17,6 @@ class IssueTokenIn(Strict):
         default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
     reason: str = Field(default="", max_length=200)  # why staff marked a token as priority
-
-
-def _one_of_service_or_counter(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    say_stripped(schema, model)
-    for name in ("service", "counter"):  # may be left out, never null
-        prop = schema["properties"][name]
-        options = [o for o in prop.pop("anyOf", [prop]) if o.get("type") != "null"]
-        prop.pop("default", None)
-        prop.update(options[0])
-    schema["oneOf"] = [{"required": ["service"]}, {"required": ["counter"]}]
-
-
-class TransferIn(_NoNulls):
-    """Exactly one of ``service`` and ``counter``."""
-
-    model_config = ConfigDict(json_schema_extra=_one_of_service_or_counter)
-
-    service: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-    counter: int | None = Field(default=None, ge=1, le=MAX_ID)
-    reason: str = Field(default="", max_length=200)  # kept for a transfer to a counter
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> TransferIn:
-        if (self.service is None) == (self.counter is None):
-            raise ValueError("give exactly one of service and counter")
-        return self
-
-
-class CallSpecificIn(Strict):
-    token: int = Field(ge=1, le=MAX_ID)
-    reason: str = Field(min_length=1, max_length=200)
 
 
 class LoginIn(Strict):

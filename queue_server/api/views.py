@@ -1,19 +1,21 @@
 """API endpoints: each validates, checks the caller, calls one operation, serializes.
 
-Size: one short endpoint declaration per token and counter action; split by action, the
-table a reader looks for would be scattered.
+The token and counter actions are served from the one registry (``queue_server.actions``)
+by ``action_endpoint``; the requests' actions by ``queue_server.api.requests``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from queue_server import operations, queue_state, ticket_printing
-from queue_server.actions import TOKEN_ACTIONS, TokenAction
+from queue_server.actions import COUNTER_ACTIONS, TOKEN_ACTIONS, Action
 from queue_server.api import bp
 from queue_server.api import schemas as s
 from queue_server.api.registry import PUBLIC, endpoint, link, openapi_document
@@ -146,46 +148,50 @@ def get_token(token_id: int) -> Any:
     return queue_state.token_staff(token)
 
 
-def _counter_action(name: str, summary: str, op: Any, admits: tuple[str, ...]) -> None:
-    def view(counter_id: int) -> Any:
-        # One counter, one clerk session: opening it again from another login or key is refused.
-        extra = {"session_id": caller_session()} if name == "open" else {}
-        counter = op(current_session(), counter_id, actor(), **extra)
-        current = queue_state.current_tokens(current_session(), counter.centre_id).get(counter.id)
-        return queue_state.counter_public(counter, current)
+def action_endpoint(
+    action: Action, out: type[BaseModel], render: Callable[[Any], Any], tag: str = "queue"
+) -> None:
+    """``POST /<subject>s/<id>/<name>`` for one action of the registry: the validated body
+    is the operation's input, the answer is ``render(what it returned)``."""
 
-    view.__name__ = f"counter_{name}"
+    def view(body: Any = None, **ids: int) -> Any:
+        inputs = body.model_dump() if body is not None else {}
+        if action.name == "open":  # one counter, one clerk session: another login or key is refused
+            inputs["session_id"] = caller_session()
+        done = action.run(current_session(), ids[f"{action.subject}_id"], actor(), **inputs)
+        if done is None:  # call-next: nobody waits
+            return Response(status=204)
+        return render(done)
+
+    view.__name__ = f"{action.subject}_{action.key}"
     endpoint(
         bp,
-        f"/counters/<int:counter_id>/{name}",
+        f"/{action.subject}s/<int:{action.subject}_id>/{action.name}",
         "POST",
-        summary=summary,
-        admits=admits,
-        responses={200: s.CounterOut},
+        summary=action.summary,
+        admits=action.admits,
+        body=action.body,
+        responses={200: out, 204: None} if action.name == "call-next" else {200: out},
         errors=(404, 409),
+        tag=tag,
     )(view)
 
 
-_counter_action("open", "A clerk takes a counter", operations.open_counter, ("clerk",))
-_counter_action("close", "Leave a counter", operations.close_counter, ("staff",))
-_counter_action("pause", "Pause a counter (break)", operations.pause_counter, ("staff",))
-_counter_action("resume", "Resume a paused counter", operations.resume_counter, ("staff",))
+def _counter_now(counter: Counter) -> dict[str, Any]:
+    current = queue_state.current_tokens(current_session(), counter.centre_id).get(counter.id)
+    return queue_state.counter_public(counter, current)
 
 
-@endpoint(
-    bp,
-    "/counters/<int:counter_id>/call-next",
-    "POST",
-    summary="Call the next token by the dispatch rule",
-    admits=("clerk", "manager"),
-    responses={200: s.TokenOut, 204: None},
-    errors=(404, 409),
-)
-def call_next(counter_id: int) -> Any:
-    token = operations.call_next(current_session(), counter_id, actor())
-    if token is None:
-        return Response(status=204)
-    return queue_state.token_staff(token)
+def _counter_endpoint(action: Action) -> None:
+    if action.result == "token":
+        action_endpoint(action, s.TokenOut, queue_state.token_staff)
+    else:
+        action_endpoint(action, s.CounterOut, _counter_now)
+
+
+for _action in COUNTER_ACTIONS.values():
+    if _action.name != "call":
+        _counter_endpoint(_action)
 
 
 @endpoint(
@@ -203,75 +209,33 @@ def issue_at_counter(counter_id: int, body: s.IssueAtCounterIn) -> Any:
     return ticket_printing.issue_and_print(counter_id, actor(), body.service, body.priority), 201
 
 
-@endpoint(
-    bp,
-    "/counters/<int:counter_id>/call",
-    "POST",
-    summary="Call one token out of order (audited)",
-    admits=("clerk", "manager"),
-    body=s.CallSpecificIn,
-    responses={200: s.TokenOut},
-    errors=(404, 409),
-)
-def call_specific(counter_id: int, body: s.CallSpecificIn) -> Any:
-    token = operations.call_specific(current_session(), counter_id, body.token, actor(), body.reason)
-    return queue_state.token_staff(token)
-
-
-def _token_action(action: TokenAction) -> None:
-    def view(token_id: int, body: Any = None) -> Any:
-        inputs = body.model_dump() if body is not None else {}
-        token = action.run(current_session(), token_id, actor(), **inputs)
-        return queue_state.token_staff(token)
-
-    view.__name__ = f"token_{action.key}"
-    endpoint(
-        bp,
-        f"/tokens/<int:token_id>/{action.name}",
-        "POST",
-        summary=action.summary,
-        admits=action.admits,
-        body=action.body,
-        responses={200: s.TokenOut},
-        errors=(404, 409),
-    )(view)
-
-
+_counter_endpoint(COUNTER_ACTIONS["call"])
 for _action in TOKEN_ACTIONS.values():
-    _token_action(_action)
-
-
-@endpoint(
-    bp,
-    "/tokens/<int:token_id>/transfer",
-    "POST",
-    summary="Transfer to a service or a counter",
-    admits=("staff",),
-    body=s.TransferIn,
-    responses={200: s.TokenOut},
-    errors=(404, 409),
-)
-def transfer(token_id: int, body: s.TransferIn) -> Any:
-    token = operations.transfer(
-        current_session(), token_id, actor(), service_code=body.service, counter_id=body.counter, reason=body.reason
-    )
-    return queue_state.token_staff(token)
+    action_endpoint(_action, s.TokenOut, queue_state.token_staff)
 
 
 # The life of a token, as OpenAPI links: issue -> call -> start -> complete (and the
 # other steps a called or served token can take), for clients and stateful tests.
 _TOKEN = {"token_id": "$response.body#/id"}
-link("api_issue", 201, "CallThisToken", "api_call_specific",
-     request_body={"token": "$response.body#/id", "reason": "called by hand"})
+link(
+    "api_issue",
+    201,
+    "CallThisToken",
+    "api_counter_call",
+    request_body={"token": "$response.body#/id", "reason": "called by hand"},
+)
 link("api_issue", 201, "GetToken", "api_get_token", parameters=_TOKEN)
 link("api_issue", 201, "CancelToken", "api_token_cancel", parameters=_TOKEN)
-for _source in ("api_call_specific", "api_call_next"):
-    for _target, _name in (("api_token_start", "StartService"), ("api_token_recall", "Recall"),
-                           ("api_token_no_show", "NoShow")):
+for _source in ("api_counter_call", "api_counter_call_next"):
+    for _target, _name in (
+        ("api_token_start", "StartService"),
+        ("api_token_recall", "Recall"),
+        ("api_token_no_show", "NoShow"),
+    ):
         link(_source, 200, _name, _target, parameters=_TOKEN)
 link("api_token_start", 200, "Complete", "api_token_complete", parameters=_TOKEN)
 link("api_token_start", 200, "Park", "api_token_park", parameters=_TOKEN)
-link("api_token_start", 200, "Transfer", "api_transfer", parameters=_TOKEN)
+link("api_token_start", 200, "Transfer", "api_token_transfer", parameters=_TOKEN)
 link("api_token_park", 200, "Unpark", "api_token_unpark", parameters=_TOKEN)
 link("api_token_unpark", 200, "Complete", "api_token_complete", parameters=_TOKEN)
 link("api_token_no_show", 200, "Requeue", "api_token_requeue", parameters=_TOKEN)

@@ -234,7 +234,7 @@ def test_every_console_action_answers_with_the_state(
     )
     done = clerk1.act("complete", token=a1["id"], expect="serving")
     assert done["token"]["state"] == "done" and done["state"]["served_today"] == 1
-    collected = clerk1.act("request_collect", request=request["id"], expect="ready")
+    collected = clerk1.act("request_collection_call", request=request["id"], expect="ready")
     assert collected["ok"] and collected["request"]["collection_calls"] == 1
     assert clerk1.act("request_detail", request=request["id"])["request"]["cnic"] == "35202-1234567-1"
     delivered = clerk1.act("request_advance", request=request["id"], expect="ready")
@@ -330,7 +330,7 @@ def test_the_console_never_broadcasts_personal_data(
         fields={"applicant_name": "Sana Bibi", "cnic": "35202-7654321-2", "phone": "03001112223"},
     )  # fmt: skip
     clerk1.act("complete", token=t["id"], expect="serving")
-    clerk1.act("request_collect", request=request["id"])
+    clerk1.act("request_collection_call", request=request["id"])
     heard = repr(watcher.get_received())
     assert "collection" in heard
     for secret in ("7654321", "Sana", "1112223"):

@@ -141,3 +141,43 @@ def test_token_actions_by_hand_come_from_the_one_registry(
     assert again.exit_code == 2 and "error:" in again.output  # a finished token cannot be cancelled
     nobody = run("start", str(token_id), "--as", "ghost")
     assert nobody.exit_code != 0 and "no staff member 'ghost'" in nobody.output
+
+
+def test_counter_and_request_actions_by_hand_come_from_the_one_registry(
+    app: Flask, session: Session, centre: Centre
+) -> None:
+    from queue_server import operations as ops
+    from queue_server.actors import SYSTEM
+    from queue_server.models import ServiceRequest
+
+    issued = ops.issue_token(session, centre, "character", SYSTEM).token
+    token_id, number = issued.id, issued.number
+    session.commit()
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(args=list(args))
+
+    opened = run("counter", "open", "demo", "1", "--as", "clerk1")
+    assert opened.exit_code == 0 and opened.output.strip() == "1: open", opened.output
+    called = run("counter", "call-next", "demo", "1", "--as", "clerk1")
+    assert called.exit_code == 0 and called.output.strip() == f"{number}: called", called.output
+    busy = run("counter", "call_next", "demo", "1", "--as", "clerk1")
+    assert busy.exit_code == 2 and "error:" in busy.output  # still busy with the called token
+    assert run("counter", "pause", "demo", "9", "--as", "clerk1").exit_code != 0  # no counter 9
+    assert run("token", "start", str(token_id), "--as", "clerk1").exit_code == 0
+    session.close()
+    request_id = session.scalar(select(ServiceRequest.id).where(ServiceRequest.token_id == token_id))
+    assert request_id is not None
+    rejected = run("request", "reject", str(request_id), "--as", "clerk1", "--reason", "no papers")
+    assert rejected.exit_code == 0 and rejected.output.strip().endswith(": rejected"), rejected.output
+    again = run("request", "advance", str(request_id), "--as", "clerk1")
+    assert again.exit_code == 2 and "error:" in again.output  # a closed request moves no further
+    session.close()
+    assert session.get(ServiceRequest, request_id).reason == "no papers"
+    assert run("token", "complete", str(token_id), "--as", "clerk1", "--outcome", "not_eligible").exit_code == 0
+    for step, state in (("pause", "paused"), ("resume", "open"), ("close", "closed")):
+        done = run("counter", step, "demo", "1", "--as", "clerk1")
+        assert done.exit_code == 0 and done.output.strip() == f"1: {state}", (step, done.output)
+    session.close()
+    assert session.get(Token, token_id).state == TokenState.DONE

@@ -14,7 +14,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server.errors import NotAuthenticated, ValidationFailed
+from queue_server.auth import AuditedLoginRefusal
+from queue_server.errors import ValidationFailed
 from queue_server.extensions import db
 from queue_server.models import Centre
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
@@ -76,9 +77,7 @@ def test_a_refusal_undoes_the_work_but_a_recorded_one_keeps_it(
     rename_then_refuse("Undone", ValidationFailed("no"))
     assert _name(session, centre_id) == before
 
-    recorded = NotAuthenticated("Wrong username or password.")
-    recorded.recorded = True
-    rename_then_refuse("Kept", recorded)
+    rename_then_refuse("Kept", AuditedLoginRefusal("Wrong username or password."))
     assert _name(session, centre_id) == "Kept"
 
 

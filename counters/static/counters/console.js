@@ -442,7 +442,7 @@
   }
   function collect() {
     var r = currentRequest();
-    requestAction("request_collect").then(function (reply) {
+    requestAction("request_collection_call").then(function (reply) {
       if (reply && reply.ok) toast(fmt(T.collection_called, { number: r.token.number, reference: r.reference }), "ok");
     });
   }

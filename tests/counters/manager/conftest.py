@@ -1,6 +1,7 @@
 """Fixtures of the dashboard tests. A test that asks for ``tuesday`` gets the demo centre
-with a simulated busy Tuesday (2025-03-11) already played and closed; on SQLite the day is
-played once per run into a template file that each such test copies."""
+with a simulated busy Tuesday (2025-03-11) already played and closed. The day is
+played once per run (per worker) and copied into each such test's database (a template
+file on SQLite, the rows themselves on PostgreSQL: ``tests.support.pg_snapshot``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from queue_server.models import Centre
 from queue_server.seed import SeedResult, seed_demo
 from tests.conftest import PG_URL, fresh_database_url
 from tests.counters.manager.simulate import TUESDAY, simulate_day
+from tests.support import pg_snapshot
+from tests.support.pg_snapshot import Snapshot
 
 
 @pytest.fixture(autouse=True)
@@ -40,15 +43,16 @@ def _caller_per_request(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def tuesday_template(
     database_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, SeedResult, int] | None:
-    if PG_URL:
-        return None
+) -> tuple[str | Snapshot, SeedResult, int]:
+    """The Tuesday played once per run (per worker): a SQLite file, or on PostgreSQL the
+    rows it left, which each test's emptied database gets back."""
     folder = tmp_path_factory.mktemp("tuesday")
-    path = folder / "tuesday.sqlite3"
-    shutil.copyfile(database_template, path)
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "t", "INSTANCE_PATH": folder, "TESTING": True}
-    )
+    if PG_URL:
+        url = fresh_database_url(database_template, folder)
+    else:
+        url = f"sqlite:///{folder / 'tuesday.sqlite3'}"
+        shutil.copyfile(database_template, folder / "tuesday.sqlite3")
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "t", "INSTANCE_PATH": folder, "TESTING": True})
     with app.app_context():
         result = seed_demo(db.session())
         db.session.commit()
@@ -56,22 +60,26 @@ def tuesday_template(
         count = simulate_day(db.session(), centre, TUESDAY)
         db.session.remove()
         db.engine.dispose()
-    return str(path), result, count
+    return (pg_snapshot.take(url) if PG_URL else str(folder / "tuesday.sqlite3")), result, count
 
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, database_template: str, tmp_path: Path) -> str:
-    if "tuesday" in request.fixturenames and not PG_URL:
-        template = request.getfixturevalue("tuesday_template")
-        path = tmp_path / "test.sqlite3"
-        shutil.copyfile(template[0], path)
-        return f"sqlite:///{path}"
-    return fresh_database_url(database_template, tmp_path)
+    if "tuesday" not in request.fixturenames:
+        return fresh_database_url(database_template, tmp_path)
+    played = request.getfixturevalue("tuesday_template")[0]
+    if isinstance(played, Snapshot):
+        url = fresh_database_url(database_template, tmp_path)
+        pg_snapshot.put_back(url, played)
+        return url
+    path = tmp_path / "test.sqlite3"
+    shutil.copyfile(played, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
 def demo(request: pytest.FixtureRequest, app: Flask, session: Session) -> SeedResult:
-    if "tuesday" in request.fixturenames and not PG_URL:
+    if "tuesday" in request.fixturenames:
         return request.getfixturevalue("tuesday_template")[1]  # type: ignore[no-any-return]
     result = seed_demo(session)
     session.commit()
@@ -79,8 +87,6 @@ def demo(request: pytest.FixtureRequest, app: Flask, session: Session) -> SeedRe
 
 
 @pytest.fixture
-def tuesday(request: pytest.FixtureRequest, session: Session, centre: Centre) -> int:
+def tuesday(request: pytest.FixtureRequest) -> int:
     """The number of tokens issued on the simulated Tuesday."""
-    if not PG_URL:
-        return request.getfixturevalue("tuesday_template")[2]  # type: ignore[no-any-return]
-    return simulate_day(session, centre, TUESDAY)
+    return request.getfixturevalue("tuesday_template")[2]  # type: ignore[no-any-return]
