@@ -1,7 +1,8 @@
 """API endpoints: each validates, checks the caller, calls one operation, serializes.
 
 The token and counter actions are served from the one registry (``queue_server.actions``)
-by ``action_endpoint``; the requests' actions by ``queue_server.api.requests``.
+by ``action_endpoint``; the requests' actions by ``queue_server.api.requests`` and
+``queue_server.api.deliveries`` with the same function.
 """
 
 from __future__ import annotations
@@ -182,16 +183,13 @@ def _counter_now(counter: Counter) -> dict[str, Any]:
     return queue_state.counter_public(counter, current)
 
 
-def _counter_endpoint(action: Action) -> None:
-    if action.result == "token":
-        action_endpoint(action, s.TokenOut, queue_state.token_staff)
-    else:
-        action_endpoint(action, s.CounterOut, _counter_now)
-
-
 for _action in COUNTER_ACTIONS.values():
-    if _action.name != "call":
-        _counter_endpoint(_action)
+    if _action.result == "token":
+        action_endpoint(_action, s.TokenOut, queue_state.token_staff)
+    else:
+        action_endpoint(_action, s.CounterOut, _counter_now)
+for _action in TOKEN_ACTIONS.values():
+    action_endpoint(_action, s.TokenOut, queue_state.token_staff)
 
 
 @endpoint(
@@ -207,11 +205,6 @@ for _action in COUNTER_ACTIONS.values():
 )
 def issue_at_counter(counter_id: int, body: s.IssueAtCounterIn) -> Any:
     return ticket_printing.issue_and_print(counter_id, actor(), body.service, body.priority), 201
-
-
-_counter_endpoint(COUNTER_ACTIONS["call"])
-for _action in TOKEN_ACTIONS.values():
-    action_endpoint(_action, s.TokenOut, queue_state.token_staff)
 
 
 # The life of a token, as OpenAPI links: issue -> call -> start -> complete (and the
