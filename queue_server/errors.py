@@ -82,8 +82,10 @@ class RateLimited(DomainError):
 
 
 class FieldInvalid(ValidationFailed):
-    """An administration change refused for one field's value; ``where`` names the field.
-    (Its code is not "invalid", which the API keeps for bodies that fail their schema.)"""
+    """A value refused for one field (an administration change, a form, a booking);
+    ``where`` names the field for the form. Its code is "bad_value" unless a more precise
+    one is given ("invalid_cnic"); never "invalid", which the API keeps for bodies that fail
+    their schema."""
 
     code = "bad_value"
 

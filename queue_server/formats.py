@@ -5,21 +5,13 @@ queue and SMS all read and write them this way."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from queue_server.errors import N_, ValidationFailed
+from queue_server.errors import N_, FieldInvalid
 
 CNIC_PATTERN = re.compile(r"^\d{5}-\d{7}-\d$")
 _CNIC_DIGITS = re.compile(r"^\d{13}$")
 MOBILE_PATTERN = re.compile(r"^(?:\+92|0092|92|0)(3\d{9})$")
 _SEPARATORS = re.compile(r"[\s\-().]")
-
-class FieldInvalid(ValidationFailed):
-    """A field of a request failed its check; ``field`` names it for the form."""
-
-    def extra(self) -> dict[str, Any]:
-        return {"field": self.params.get("field")}
-
 
 def normalise_cnic(value: str) -> str:
     """``#####-#######-#``; 13 digits typed without dashes are accepted and dashed.
@@ -29,7 +21,7 @@ def normalise_cnic(value: str) -> str:
         text = f"{text[:5]}-{text[5:12]}-{text[12]}"
     if not CNIC_PATTERN.match(text):
         raise FieldInvalid(
-            N_("CNIC must be 13 digits in the form 35202-1234567-1."), code="invalid_cnic", field="cnic"
+            "cnic", N_("CNIC must be 13 digits in the form 35202-1234567-1."), code="invalid_cnic"
         )
     return text
 
@@ -40,9 +32,8 @@ def normalise_phone(value: str) -> str:
     match = MOBILE_PATTERN.match(_SEPARATORS.sub("", str(value)))
     if match is None:
         raise FieldInvalid(
-            N_("Mobile number must be a Pakistani mobile such as 0300-1234567 or +923001234567."),
+            "phone", N_("Mobile number must be a Pakistani mobile such as 0300-1234567 or +923001234567."),
             code="invalid_phone",
-            field="phone",
         )
     return "+92" + match.group(1)
 

@@ -35,8 +35,8 @@ from queue_server import centre_days, notify, queue_state, ratelimit, slots
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
-from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
-from queue_server.formats import FieldInvalid, mask_phone, normalise_phone
+from queue_server.errors import N_, Conflict, FieldInvalid, Forbidden, NotFound, ValidationFailed
+from queue_server.formats import mask_phone, normalise_phone
 from queue_server.models import (
     Appointment,
     AppointmentState,
@@ -78,7 +78,7 @@ def _bookable(session: Session, centre: Centre, service_code: Any) -> tuple[slot
     if not policy.enabled:
         raise Conflict(N_("This centre does not take appointments."), code="appointments_off")
     if not isinstance(service_code, str) or not 0 < len(service_code) <= SERVICE_CODE_MAX:
-        raise FieldInvalid(N_("Choose a service."), code="invalid_service", field="service")
+        raise FieldInvalid("service", N_("Choose a service."), code="invalid_service")
     service = service_by_code(session, centre, service_code)
     if not service.is_active:
         raise Conflict(N_("This service is not available now."), code="service_inactive")
@@ -116,9 +116,8 @@ def _check_day(centre: Centre, policy: slots.Policy, day: date, now: datetime) -
     today = centre.business_day(now)
     if not today <= day <= today + timedelta(days=policy.days_ahead):
         raise FieldInvalid(
-            N_("Choose a day from today up to %(days)s days ahead."),
+            "date", N_("Choose a day from today up to %(days)s days ahead."),
             code="invalid_date",
-            field="date",
             days=policy.days_ahead,
         )
 
@@ -175,7 +174,7 @@ def _parse_slot(value: Any) -> datetime:
         except ValueError:
             parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise FieldInvalid(N_("Choose one of the offered times."), code="invalid_slot", field="slot")
+        raise FieldInvalid("slot", N_("Choose one of the offered times."), code="invalid_slot")
     return parsed.astimezone(UTC)
 
 
@@ -186,7 +185,7 @@ def _check_slot(
     day = centre.business_day(slot)
     _check_day(centre, policy, day, now)
     if slot <= now or slot not in _slots_of_day(centre, policy, day):
-        raise FieldInvalid(N_("Choose one of the offered times."), code="invalid_slot", field="slot")
+        raise FieldInvalid("slot", N_("Choose one of the offered times."), code="invalid_slot")
     taken = session.scalar(
         select(func.count(Appointment.id)).where(
             Appointment.service_id == service.id, Appointment.slot_start == slot, _holding(now)
@@ -199,14 +198,14 @@ def _check_slot(
 
 def clean_name(value: Any) -> str:
     if not isinstance(value, str):
-        raise FieldInvalid(N_("Write your name."), code="invalid_name", field="name")
+        raise FieldInvalid("name", N_("Write your name."), code="invalid_name")
     text = unicodedata.normalize("NFC", _CONTROL.sub("", value)).strip()
     text = re.sub(r"\s+", " ", text)
     if not text:
-        raise FieldInvalid(N_("Write your name."), code="invalid_name", field="name")
+        raise FieldInvalid("name", N_("Write your name."), code="invalid_name")
     if len(text) > NAME_MAX:
         raise FieldInvalid(
-            N_("Keep the name to %(max)s characters or fewer."), code="invalid_name", field="name", max=NAME_MAX
+            "name", N_("Keep the name to %(max)s characters or fewer."), code="invalid_name", max=NAME_MAX
         )
     return text
 
@@ -305,7 +304,7 @@ def verify(session: Session, code: Any, otp: Any, client: str, now: datetime | N
     wrong codes and the booking must be made again."""
     now = now or utcnow()
     if not isinstance(otp, str) or len(otp) > OTP_TEXT_MAX:
-        raise FieldInvalid(N_("That code is not right: check the SMS."), code="invalid_otp", field="otp")
+        raise FieldInvalid("otp", N_("That code is not right: check the SMS."), code="invalid_otp")
     booking = find_booking(session, code, client)
     if booking.state == AppointmentState.BOOKED:
         return booking  # confirmed already: a second tap changes nothing
@@ -317,7 +316,7 @@ def verify(session: Session, code: Any, otp: Any, client: str, now: datetime | N
         raise Conflict(N_("Too many wrong codes: book again."), code="booking_expired")
     given = otp.strip()
     if not hmac.compare_digest(booking.otp_hash, _otp_hash(booking.code, given)):
-        raise FieldInvalid(N_("That code is not right: check the SMS."), code="invalid_otp", field="otp")
+        raise FieldInvalid("otp", N_("That code is not right: check the SMS."), code="invalid_otp")
     booking.state = AppointmentState.BOOKED
     booking.otp_hash = ""
     booking.updated_at = now

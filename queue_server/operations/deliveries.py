@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from queue_server import notify
 from queue_server.actors import Actor
 from queue_server.clock import utcnow
-from queue_server.errors import N_, Conflict, ValidationFailed
-from queue_server.formats import FieldInvalid
+from queue_server.errors import N_, Conflict, FieldInvalid, ValidationFailed
 from queue_server.models import Centre, Delivery, DeliveryState, RequestState, ServiceRequest
 from queue_server.operations import requests
 from queue_server.tracking import delivery_public
@@ -45,7 +44,7 @@ def _text(value: Any, field: str, low: int, high: int) -> str:
     """The text as stored (control characters dropped, NFC, trimmed). Its length is checked
     as sent, as the API document states, and it must hold more than spaces."""
     if not isinstance(value, str) or not low <= len(value) <= high or not value.strip():
-        raise FieldInvalid(MESSAGES[field], code=f"invalid_{field}", field=field, low=low, high=high)
+        raise FieldInvalid(field, MESSAGES[field], code=f"invalid_{field}", low=low, high=high)
     return unicodedata.normalize("NFC", _CONTROL.sub("", value)).strip()
 
 
@@ -101,9 +100,8 @@ def dispatch(session: Session, request_id: int, actor: Actor, *, consignment: An
     """The courier took it: record the consignment number and tell the citizen by SMS."""
     if not isinstance(consignment, str) or not _CONSIGNMENT.match(consignment):
         raise FieldInvalid(
-            N_("The consignment number is 3 to 40 letters, digits or dashes."),
+            "consignment", N_("The consignment number is 3 to 40 letters, digits or dashes."),
             code="invalid_consignment",
-            field="consignment",
         )
     req = requests.request_for(session, request_id, actor, for_update=True)
     delivery = _require(_delivery_of(session, req), req, DeliveryState.TO_DISPATCH)

@@ -20,7 +20,7 @@ from queue_server import centre_days, queue_state, ratelimit
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
-from queue_server.errors import N_, Conflict, NotFound
+from queue_server.errors import N_, Conflict, FieldInvalid, NotFound
 from queue_server.formats import normalise_phone
 from queue_server.models import Centre, RemoteToken, SmsRecipient, Token
 from queue_server.models.token import OPEN_STATES
@@ -64,7 +64,7 @@ def take(
         raise Conflict(N_("This centre does not take tokens from the phone."), code="remote_off")
     number = normalise_phone(phone if isinstance(phone, str) else "")
     if not isinstance(service, str) or not 0 < len(service) <= appointments.SERVICE_CODE_MAX:
-        raise appointments.FieldInvalid(N_("Choose a service."), code="invalid_service", field="service")
+        raise FieldInvalid("service", N_("Choose a service."), code="invalid_service")
     if not centre_days.is_open(centre.calendar(), now):
         raise Conflict(N_("The centre is closed now: take a token when it is open."), code="centre_closed")
     held = session.scalar(

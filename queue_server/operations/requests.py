@@ -25,11 +25,10 @@ from queue_server import centre_days, queue_state, rooms
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
-from queue_server.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from queue_server.errors import N_, Conflict, FieldInvalid, Forbidden, NotFound, ValidationFailed
 from queue_server.formats import (
     CNIC_PATTERN,
     MOBILE_PATTERN,
-    FieldInvalid,
     mask_cnic,
     mask_phone,
     normalise_cnic,
@@ -231,9 +230,8 @@ def _clean_fields(req: ServiceRequest, fields: dict[str, Any]) -> dict[str, Any]
         name = " ".join(str(fields["applicant_name"] or "").split())
         if len(name) < 2 or len(name) > MAX_NAME or any(ch.isdigit() for ch in name):
             raise FieldInvalid(
-                N_("Give the applicant's name (2 to 120 letters, no digits)."),
+                "applicant_name", N_("Give the applicant's name (2 to 120 letters, no digits)."),
                 code="invalid_name",
-                field="applicant_name",
             )
         clean["applicant_name"] = name
     if "cnic" in fields:
@@ -245,9 +243,8 @@ def _clean_fields(req: ServiceRequest, fields: dict[str, Any]) -> dict[str, Any]
         known = [d.get("en", "") for d in (req.service.documents or [])]
         if not isinstance(documents, list) or any(d not in known for d in documents):
             raise FieldInvalid(
-                N_("Tick only documents from this service's checklist."),
+                "documents", N_("Tick only documents from this service's checklist."),
                 code="invalid_documents",
-                field="documents",
             )
         clean["documents_checked"] = [d for d in known if d in documents]
     if "fee_received" in fields:
@@ -256,16 +253,15 @@ def _clean_fields(req: ServiceRequest, fields: dict[str, Any]) -> dict[str, Any]
             fee = int(fee.strip())
         if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= MAX_FEE:
             raise FieldInvalid(
-                N_("The fee received must be a whole number of rupees from 0 to 1,000,000."),
+                "fee_received", N_("The fee received must be a whole number of rupees from 0 to 1,000,000."),
                 code="invalid_fee",
-                field="fee_received",
             )
         clean["fee_received"] = fee
     if "notes" in fields:
         notes = str(fields["notes"] or "").strip()
         if len(notes) > MAX_NOTES:
             raise FieldInvalid(
-                N_("Notes may be at most 2,000 characters."), code="invalid_notes", field="notes"
+                "notes", N_("Notes may be at most 2,000 characters."), code="invalid_notes"
             )
         clean["notes"] = notes
     return clean
@@ -376,9 +372,9 @@ def close_request(
     _require_expected(req, expect)
     text = " ".join(str(reason or "").split())
     if not text:
-        raise FieldInvalid(N_("Give a reason."), code="reason_required", field="reason")
+        raise FieldInvalid("reason", N_("Give a reason."), code="reason_required")
     if len(text) > MAX_REASON:
-        raise FieldInvalid(N_("The reason may be at most 500 characters."), field="reason")
+        raise FieldInvalid("reason", N_("The reason may be at most 500 characters."))
     if req.state not in UNFINISHED:
         raise Conflict(
             N_("Request %(reference)s is %(state)s: it cannot become %(target)s."),
