@@ -549,15 +549,15 @@ class History:
 
 def settle(app: Any, setup: Setup, days: list[date]) -> float:
     """Store the daily aggregates of these days for every centre, as end of day does."""
-    from queue_server import statistics
     from queue_server.extensions import db
     from queue_server.models import Centre
+    from queue_server.operations import settlement
 
     started = time.perf_counter()
     with app.app_context():
         for cid in setup.centres:
             centre = db.session.get(Centre, cid)
-            statistics.settle_days(db.session(), centre, days)
+            settlement.settle_days(db.session(), centre, days)
             db.session.commit()
         db.session.remove()
     return time.perf_counter() - started

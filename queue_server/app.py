@@ -13,9 +13,10 @@ from flask_babel import get_locale
 
 from queue_server import i18n
 from queue_server.config import load_config
-from queue_server.database import configure_engine
+from queue_server.database import configure_engine, guard_reads
 from queue_server.extensions import babel, csrf, db, migrate, socketio
 from queue_server.security import configure_security
+from queue_server.unit_of_work import read_only_requests
 
 UI_BLUEPRINTS = (
     "kiosk.views",
@@ -60,6 +61,8 @@ def configure_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        guard_reads(db.engine, strict=bool(app.config["STRICT_READS"]))
+    read_only_requests(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     # SocketIO keeps its options between init_app calls, and the Redis client manager of an

@@ -76,6 +76,9 @@ class Config:
     DB_PROBE_SECONDS = 2.0
     # PostgreSQL ends a transaction left idle this long (its client is gone); 0: never.
     PG_IDLE_IN_TRANSACTION_SECONDS = 15.0
+    # A write statement in a read (a GET request, a screen's join, a read model): logged;
+    # with this set (the tests set it, for their servers too) it fails instead.
+    STRICT_READS = False
     TESTING = False
     BENCH_FLOOR = False  # bench/bench_server.py only: serve the bare /bench/floor route
 

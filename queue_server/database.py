@@ -12,14 +12,17 @@ with many threads one of them can lose every race until its busy timeout expires
 the database to waiters in arrival order; the busy timeout still arbitrates between
 processes (the server and a CLI command).
 
-Work that only reads (``read_only()``, which ``unit_of_work.reading`` opens for the
-dashboard's background refresh and the screens' joins) begins a plain deferred transaction
-instead: in WAL it reads a snapshot beside the writer, takes no write lock and queues
-behind no one, and no request waits for it.
+Work that only reads (``read_only()``: every GET request, ``unit_of_work.reading`` for the
+dashboard's background refresh and the screens' joins, the read models built after a
+commit) begins a plain deferred transaction instead: in WAL it reads a snapshot beside the
+writer, takes no write lock and queues behind no one, and no request waits for it. A write
+statement inside it is a bug (``guard_reads``): a GET that must write opens a unit of work
+of its own, which ends the read first.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +32,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
 _HELD = "khidmat_fair_lock_held"
 _reading: ContextVar[bool] = ContextVar("khidmat_reading", default=False)
 
@@ -43,6 +47,41 @@ def read_only() -> Iterator[None]:
         yield
     finally:
         _reading.reset(token)
+
+
+def is_reading() -> bool:
+    return _reading.get()
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Transactions begun inside may write (a unit of work inside a read, e.g. the audit
+    of a key's first use from an address during a GET)."""
+    token = _reading.set(False)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+class WriteInRead(RuntimeError):
+    """A write statement ran in a transaction begun to read."""
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def guard_reads(engine: Engine, *, strict: bool) -> None:
+    """Refuse (``strict``, as the tests run) or log a write statement executed while
+    reading: on SQLite it would upgrade a snapshot that may be stale, and a GET must not
+    change anything."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _reading.get() and statement.lstrip()[:6].upper() in _WRITES:
+            if strict:
+                raise WriteInRead(f"a write while reading: {statement[:80]}")
+            log.error("a write while reading: %s", statement[:80])
 
 
 class FairLock:

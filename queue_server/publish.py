@@ -3,12 +3,17 @@
 Operations call ``publish`` (and ``after_commit``) during their transaction; the callbacks
 wait in ``session.info`` and run once the outermost commit succeeds. A rollback drops them,
 so no screen ever shows a change that did not happen.
+
+A read model (a queue summary, a tracking page's view) is not built inside the write
+transaction: ``publish_built`` queues a builder that runs after the commit, in a read-only
+session of its own (one per commit, however many builders), so the writer's lock is held
+only for the change itself. Builders and plain messages go out in the order they were queued.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,19 +52,52 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
 
 
 def publish(session: Session, message: Message) -> None:
-    def deliver() -> None:
-        for sink in list(_sinks):
-            sink(message)
+    after_commit(session, lambda: _deliver(message))
 
-    after_commit(session, deliver)
+
+Builder = Callable[[Session], Iterable[Message]]
+
+
+def publish_built(session: Session, build: Builder) -> None:
+    """Publish the messages ``build(reader)`` returns, built after the commit from what was
+    committed, with ``reader`` a read-only session (it must not write)."""
+    session.info.setdefault(_PENDING, []).append(_Built(build))
+
+
+@dataclass(frozen=True)
+class _Built:
+    build: Builder
+
+
+def _deliver(message: Message) -> None:
+    for sink in list(_sinks):
+        sink(message)
 
 
 @event.listens_for(Session, "after_commit")
 def _run_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
+    if not any(isinstance(callback, _Built) for callback in pending):
+        _run(pending, None)
+        return
+    from queue_server.unit_of_work import reading_beside
+
+    try:
+        with reading_beside(session) as reader:
+            _run(pending, reader)
+    except Exception:  # the database gone since the commit: what was built went out
+        log.exception("after-commit read models failed")
+
+
+def _run(pending: list[Callable[[], None] | _Built], reader: Session | None) -> None:
     for callback in pending:
         try:
-            callback()
+            if isinstance(callback, _Built):
+                assert reader is not None
+                for message in callback.build(reader):
+                    _deliver(message)
+            else:
+                callback()
         except Exception:  # a dead screen must not undo a committed token
             log.exception("after-commit side effect failed")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from flask import Flask, request
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -88,20 +89,25 @@ def _is_retryable(exc: DBAPIError) -> bool:
 @contextmanager
 def unit_of_work(session: Session | None = None) -> Iterator[Session]:
     """The one place a transaction ends: committed when the work succeeds (or is a
-    ``recorded`` refusal), rolled back when it raises anything else."""
+    ``recorded`` refusal), rolled back when it raises anything else. Inside a read (a GET
+    request) it ends the read first, so that it begins as a writer."""
     session = session or db.session()
-    try:
-        yield session
-    except DomainError as exc:
-        if exc.recorded:
-            session.commit()
-        else:
+    with contextlib.ExitStack() as stack:
+        if database.is_reading():
             session.rollback()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
+            stack.enter_context(database.writing())
+        try:
+            yield session
+        except DomainError as exc:
+            if exc.recorded:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 @contextmanager
@@ -117,6 +123,46 @@ def reading(session: Session | None = None) -> Iterator[Session]:
             session.rollback()
         raise
     session.rollback()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_SCOPE = "khidmat_read_scope"
+
+
+def read_only_requests(app: Flask) -> None:
+    """A GET (HEAD, OPTIONS) request reads only: on SQLite its transaction takes no write
+    lock, so looking never waits for a writer; a write in it is refused in the tests and
+    logged in production (``database.guard_reads``). The few that must record something
+    (the audit of a key's use) open a unit of work, which ends the read first."""
+
+    @app.before_request
+    def _begin_reading() -> None:
+        if request.method in SAFE_METHODS:
+            scope = contextlib.ExitStack()
+            scope.enter_context(database.read_only())
+            request.environ[_READ_SCOPE] = scope  # (the request's, not the app context's)
+
+    @app.teardown_request
+    def _end_reading(_exc: BaseException | None) -> None:
+        scope = request.environ.pop(_READ_SCOPE, None)
+        if scope is not None:
+            end_reading()  # the read ends with the request
+            scope.close()
+
+
+@contextmanager
+def reading_beside(session: Session) -> Iterator[Session]:
+    """A read-only session of its own beside ``session``, for what is built after its
+    commit (a session may emit nothing more inside its after-commit hook)."""
+    reader = Session(bind=session.get_bind(), expire_on_commit=False, autoflush=False)
+    try:
+        with database.read_only():
+            reader.connection()  # begun now, as a read: on SQLite no write lock
+        yield reader
+    finally:
+        with contextlib.suppress(DBAPIError):
+            reader.rollback()
+        reader.close()
 
 
 def end_reading(session: Session | None = None) -> None:

@@ -33,6 +33,8 @@ from tests.fakes.escpos_printer import forbid_real_printers
 # created beside the configured one) and its own Redis database number, so workers never
 # truncate or throttle each other; pub/sub channels are named per test where they matter.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# A write in a read fails, in the test apps and in the servers the tests start.
+os.environ["KHIDMAT_STRICT_READS"] = "1"
 PG_BASE_URL = os.environ.get("KHIDMAT_TEST_DATABASE_URL", "")
 REDIS_BASE_URL = os.environ.get("KHIDMAT_TEST_REDIS_URL", "")
 

@@ -43,6 +43,7 @@ from queue_server.models import (
     Token,
     TokenState,
 )
+from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
 from queue_server.realtime import screen
@@ -107,7 +108,7 @@ class Hub:
 
             def work(s: Session) -> dict[str, Any] | None:
                 centre = s.get(Centre, centre_id)
-                return alerts.evaluate(s, centre).live if centre is not None else None
+                return alert_changes.evaluate(s, centre).live if centre is not None else None
 
             # Most refreshes change no alert: find that out reading, so the counters'
             # writes never wait for the figures; take the write transaction only to change one.

@@ -44,6 +44,7 @@ from queue_server.checkpoints import day_checkpoint
 from queue_server.errors import N_, DomainError, Forbidden, NotFound, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.models import Centre, Role
+from queue_server.operations import alerts as alert_changes
 from queue_server.operations import deliveries
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
@@ -250,11 +251,13 @@ def live() -> Any:
     centre = chosen_centre(actor)
     if centre is None:
         return redirect(url_for("manager.province_view"))
-    evaluation = run_in_transaction(lambda s: alerts.evaluate(s, centre))
+    # Reads only: the alerts are those the dashboard worker raised (the page's socket join
+    # starts it, and every change and sweep brings the figures up to date).
+    live = statistics.live_centre(current_session(), centre)
     thresholds = alerts.thresholds_for(current_session(), centre)
     return render_template(
         "manager/live.html",
-        live=evaluation.live,
+        live=live,
         thresholds=thresholds.as_dict(),
         report_from=(centre.business_day() - timedelta(days=6)).isoformat(),
         alert_templates=alert_templates(),
@@ -296,7 +299,7 @@ def _report(actor: Actor) -> tuple[Centre, dict[str, Any]]:
         service = report_service(args, centre)
         return statistics.report(s, centre, first, last, service_id=service.id if service else None)
 
-    return centre, run_in_transaction(work)
+    return centre, work(current_session())  # (a GET: it reads only)
 
 
 def quick_ranges(centre: Centre, service: str | None) -> list[dict[str, Any]]:
@@ -411,7 +414,7 @@ def daily() -> Any:
         report["checkpoint"] = day_checkpoint(s, centre, first)
         return report
 
-    report = run_in_transaction(work)
+    report = work(current_session())
     lang = str(get_locale() or "en")
     day_alerts = _alerts_of_day(centre, date.fromisoformat(report["from"]))
     return render_template(
@@ -478,7 +481,7 @@ def alert_settings() -> Any:
                 values[name] = int(raw)
             values["is_wait_enabled"] = request.form.get("is_wait_enabled") == "on"
             values["is_printer_enabled"] = request.form.get("is_printer_enabled") == "on"
-            run_in_transaction(lambda s: alerts.update_thresholds(s, centre, actor, values))
+            run_in_transaction(lambda s: alert_changes.update_thresholds(s, centre, actor, values))
             message = gettext("Saved. The new thresholds apply from now on.")
         except DomainError as exc:
             error = translate(exc)

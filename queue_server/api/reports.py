@@ -16,6 +16,7 @@ from queue_server.auth import current_caller
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Forbidden, ValidationFailed
 from queue_server.models import Centre, Role, Service
+from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for, service_by_code
 from queue_server.unit_of_work import current_session
 
@@ -180,11 +181,12 @@ def require_province(who: Any) -> None:
     responses={200: LiveOut},
     errors=(404,),
     tag="reports",
-    write=True,  # looking evaluates the alert thresholds
 )
 def dashboard(code: str) -> Any:
+    """Reads only: the open alerts are those the dashboard worker raised last (on every
+    change, and every sweep for what time alone changes)."""
     centre = centre_for(current_session(), _actor(), code)
-    return alerts.evaluate(current_session(), centre).live
+    return statistics.live_centre(current_session(), centre)
 
 
 @endpoint(
@@ -196,7 +198,6 @@ def dashboard(code: str) -> Any:
     responses={200: ReportOut},
     errors=(400, 404),
     tag="reports",
-    write=True,  # a settled day computed for the first time is stored
 )
 def centre_report(code: str) -> Any:
     centre = centre_for(current_session(), _actor(), code)
@@ -267,7 +268,7 @@ def get_thresholds(code: str) -> Any:
 def put_thresholds(code: str, body: ThresholdsIn) -> Any:
     centre = centre_for(current_session(), _actor(), code)
     values = body.model_dump(exclude_none=True)
-    return alerts.update_thresholds(current_session(), centre, _actor(), values).as_dict()
+    return alert_changes.update_thresholds(current_session(), centre, _actor(), values).as_dict()
 
 
 @endpoint(
@@ -281,4 +282,4 @@ def put_thresholds(code: str, body: ThresholdsIn) -> Any:
     tag="reports",
 )
 def acknowledge_alert(alert_id: int) -> Any:
-    return statistics.alert_public(alerts.acknowledge(current_session(), alert_id, _actor()))
+    return statistics.alert_public(alert_changes.acknowledge(current_session(), alert_id, _actor()))

@@ -1,6 +1,12 @@
-"""What each change tells the screens, built inside the transaction, sent after commit."""
+"""What each change tells the screens. A message about the change itself (a token called,
+a counter's card) is built inside the transaction from the rows it changed; a read model
+(the queue summary, the positions of those waiting, a tracking page's view) is built after
+the commit in a read-only session (``publish.publish_built``), so the writer holds its lock
+only for the change. Everything is sent after the commit."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session
@@ -18,7 +24,7 @@ from queue_server.models import (
     TokenState,
 )
 from queue_server.operations import sms
-from queue_server.publish import Message, publish
+from queue_server.publish import Message, publish, publish_built
 from queue_server.tracking import track_payload
 
 ALMOST_TURN = "almost_turn"
@@ -30,20 +36,28 @@ _TRACKED = "khidmat_tracking_pages"
 
 
 def track_later(session: Session, token: Token) -> None:
-    """The token's tracking page redraws from its view as it stands when the transaction
-    commits: built once however many changes the token and its request went through
-    (start opens a request, complete withdraws an untouched one: each told the page before),
-    and published after the commit like every message."""
-    session.info.setdefault(_TRACKED, {})[token.id] = token
+    """The token's tracking page redraws from its view as it stands after the commit:
+    built once however many changes the token and its request went through in the
+    transaction (start opens a request, complete withdraws an untouched one), and sent
+    after every other message of the change."""
+    session.info.setdefault(_TRACKED, set()).add(token.id)
 
 
 @event.listens_for(Session, "before_commit")
 def _publish_tracking_pages(session: Session) -> None:
-    pending: dict[int, Token] = session.info.pop(_TRACKED, {})
-    for token in pending.values():
-        view = track_payload(session, token)
+    token_ids: set[int] = session.info.pop(_TRACKED, set())
+    if token_ids:
+        publish_built(session, lambda reader: _tracking_pages(reader, token_ids))
+
+
+def _tracking_pages(reader: Session, token_ids: set[int]) -> Iterable[Message]:
+    for token_id in sorted(token_ids):
+        token = reader.get(Token, token_id)
+        if token is None:
+            continue
+        view = track_payload(reader, token)
         track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
-        publish(session, Message("token_changed", (rooms.token(token.public_code),), track))
+        yield Message("token_changed", (rooms.token(token.public_code),), track)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -56,13 +70,21 @@ def queue_changed(
 ) -> None:
     """The waiting counts and estimates of the centre's services, and the tokens next up;
     ``capacities`` when the caller computed them already in this transaction, after its
-    last change."""
-    payload = {
-        "centre_id": centre.id,
-        "services": queue_state.queue_summary(session, centre, capacities),
-        "next_up": queue_state.next_up(session, centre),
-    }
-    publish(session, Message("queue_changed", rooms.centre_rooms(centre.id), payload))
+    last change (they are then a picture of the queue as committed)."""
+    centre_id = centre.id
+
+    def build(reader: Session) -> Iterable[Message]:
+        found = reader.get(Centre, centre_id)
+        if found is None:
+            return []
+        payload = {
+            "centre_id": centre_id,
+            "services": queue_state.queue_summary(reader, found, capacities or _capacities(reader, found)),
+            "next_up": queue_state.next_up(reader, found),
+        }
+        return [Message("queue_changed", rooms.centre_rooms(centre_id), payload)]
+
+    publish_built(session, build)
 
 
 def token_changed(session: Session, token: Token) -> None:
@@ -104,40 +126,71 @@ def positions_changed(
     capacities: queue_state.Capacities | None = None,
 ) -> None:
     """Tell the first LIVE_POSITIONS waiting tokens of a service their new place
-    (``token_changed`` with ``ahead`` and ``eta_minutes`` to each tracking room) and queue
-    the "almost your turn" notification, once per token, for those with at most
-    ``centre.almost_turn_ahead`` before them. One query, bounded by LIVE_POSITIONS, so a
-    call costs the same with 20 or 2,000 waiting; a page further back redraws from its
-    periodic snapshot, when a minute of staleness is a small share of its wait.
-    ``capacities`` as for ``queue_changed``."""
-    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
-    rows = session.execute(
-        select(Token.id, Token.public_code, Token.number)
-        .where(
-            Token.centre_id == centre.id,
-            Token.service_id == service_id,
-            Token.business_day.between(*queue_state.hall_days(centre)),
-            Token.state == TokenState.WAITING,
-        )
-        # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
-        .order_by(is_normal, Token.queued_at, Token.id)
-        .limit(LIVE_POSITIONS)
-    ).all()
-    if not rows:
-        return
-    if capacities is None:
-        capacities = queue_state.counter_capacities(session, centre)
-    etas = queue_state.forecast_of(capacities)
+    (``token_changed`` with ``ahead`` and ``eta_minutes`` to each tracking room), after the
+    commit, and queue now the "almost your turn" notification, once per token, for those
+    with at most ``centre.almost_turn_ahead`` before them. Bounded queries, so a call costs
+    the same with 20 or 2,000 waiting; a page further back redraws from its periodic
+    snapshot, when a minute of staleness is a small share of its wait. ``capacities`` as
+    for ``queue_changed``."""
     threshold = centre.almost_turn_ahead
-    for ahead, row in enumerate(rows):
-        payload = {
-            "number": row.number,
-            "state": TokenState.WAITING.value,
-            "ahead": ahead,
-            "eta_minutes": etas.token_minutes(row.id),
-        }
-        publish(session, Message("token_changed", (rooms.token(row.public_code),), payload))
-    near = {row.id: (ahead, row) for ahead, row in enumerate(rows) if ahead <= threshold}
+    if threshold >= 0:
+        _tell_almost_turn(session, centre, service_id, _first_waiting(session, centre, service_id, min(threshold + 1, LIVE_POSITIONS)))
+    centre_id = centre.id
+
+    def build(reader: Session) -> Iterable[Message]:
+        found = reader.get(Centre, centre_id)
+        rows = _first_waiting(reader, found, service_id, LIVE_POSITIONS) if found is not None else []
+        if not rows:
+            return []
+        assert found is not None
+        etas = queue_state.forecast_of(capacities or _capacities(reader, found))
+        return [
+            Message(
+                "token_changed",
+                (rooms.token(row.public_code),),
+                {
+                    "number": row.number,
+                    "state": TokenState.WAITING.value,
+                    "ahead": ahead,
+                    "eta_minutes": etas.token_minutes(row.id),
+                },
+            )
+            for ahead, row in enumerate(rows)
+        ]
+
+    publish_built(session, build)
+
+
+def _capacities(reader: Session, centre: Centre) -> queue_state.Capacities:
+    """The centre's capacities as committed, computed once per commit for all its builders
+    (the forecast is most of what a change costs)."""
+    cache: dict[int, queue_state.Capacities] = reader.info.setdefault("khidmat_capacities", {})
+    if centre.id not in cache:
+        cache[centre.id] = queue_state.counter_capacities(reader, centre)
+    return cache[centre.id]
+
+
+def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list:  # type: ignore[type-arg]
+    """The first ``limit`` waiting tokens of a service, in the order they will be called."""
+    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
+    return list(
+        session.execute(
+            select(Token.id, Token.public_code, Token.number)
+            .where(
+                Token.centre_id == centre.id,
+                Token.service_id == service_id,
+                Token.business_day.between(*queue_state.hall_days(centre)),
+                Token.state == TokenState.WAITING,
+            )
+            # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
+            .order_by(is_normal, Token.queued_at, Token.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: list) -> None:  # type: ignore[type-arg]
+    near = {row.id: (ahead, row) for ahead, row in enumerate(rows)}
     if not near:
         return
     told = set(

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queue_server import centre_days, notify, statistics
+from queue_server import centre_days, notify
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.checkpoints import make_checkpoint
@@ -17,7 +17,7 @@ from queue_server.errors import N_, Forbidden
 from queue_server.lifecycle import Action, next_state
 from queue_server.models import Centre, Counter, CounterState, Token
 from queue_server.models.token import OPEN_STATES
-from queue_server.operations import announce, appointments, deliveries, remote
+from queue_server.operations import announce, appointments, deliveries, remote, settlement
 from queue_server.operations.requests import carry_over
 
 # Days before the one that ended whose figures are settled again when their last carried
@@ -96,7 +96,7 @@ def end_of_day(session: Session, centre: Centre, actor: Actor) -> DayClosed:
     )
     carried, late = carry_over(session, centre, actor)
     window = {ended - timedelta(days=n) for n in range(SETTLE_LOOKBACK_DAYS + 1)}
-    settled = statistics.settle_days(session, centre, {ended, *window, *(t.business_day for t in tokens)})
+    settled = settlement.settle_days(session, centre, {ended, *window, *(t.business_day for t in tokens)})
     append_event(
         session,
         centre.id,

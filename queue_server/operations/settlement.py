@@ -1,8 +1,6 @@
 """Settling days: the stored aggregates (``daily_stats``) of days none of whose tokens is
-open, written at end of day (``operations.day``) or the first time a report needs them.
-Flushes, never commits. These writers stay in this package while reports still store
-what they compute (a read that writes); once settlement runs only at end of day they
-move to ``operations``."""
+open, written at end of day (``operations.day``). Flushes, never commits. A report only
+reads: a day not settled yet (or changed since) it computes from the tokens each time."""
 
 from __future__ import annotations
 

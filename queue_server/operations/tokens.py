@@ -324,10 +324,8 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
 
 
 def _announce_call(session: Session, token: Token, counter: Counter, kind: str) -> None:
-    # A call changes no counter's capacity: one estimate serves both announcements.
-    capacities = queue_state.counter_capacities(session, counter.centre)
-    announce.token_called(session, token, kind, capacities=capacities)
-    announce.queue_changed(session, counter.centre, capacities=capacities)
+    announce.token_called(session, token, kind)  # (one estimate, after the commit, serves
+    announce.queue_changed(session, counter.centre)  # both of these)
     announce.counter_now_serving(session, counter, token)
 
 

@@ -81,7 +81,6 @@ from queue_server.statistics.sources import (
     staff_names,
     token_facts,
 )
-from queue_server.statistics.stored import settle_days, store_days
 
 __all__ = [
     "CALL_KINDS",
@@ -124,10 +123,8 @@ __all__ = [
     "report",
     "requests_figures",
     "service_targets",
-    "settle_days",
     "staff_id_of",
     "staff_names",
-    "store_days",
     "tally_facts",
     "token_facts",
     "wait_distribution",

@@ -29,7 +29,6 @@ from queue_server.statistics.figures import (
 from queue_server.statistics.sources import (
     day_states,
     feedback_figures,
-    is_settled,
     out_of_order,
     range_tokens,
     requests_figures,
@@ -37,14 +36,14 @@ from queue_server.statistics.sources import (
     staff_names,
     token_facts,
 )
-from queue_server.statistics.stored import store_days
 
 
 def grain_tallies(
-    session: Session, centre: Centre, first: date, last: date, *, store: bool = True
+    session: Session, centre: Centre, first: date, last: date
 ) -> tuple[GrainTallies, dict[str, int]]:
     """Every grain tally of the range: stored days that are still true, the others from
-    the tokens (and stored now when settled). Also says how many days came from where."""
+    the tokens (reading only: end of day stores settled days). Also says how many days
+    came from where."""
     states = day_states(session, centre, first, last)
     stored = {
         m.day: m.states
@@ -73,9 +72,6 @@ def grain_tallies(
         facts = token_facts(session, centre, min(stale), max(stale), stale)
         computed = tally_facts(facts, service_targets(session, centre))
         out.extend(computed.items())
-        settled = {d: states[d] for d in stale if is_settled(states[d])}
-        if store and settled:
-            store_days(session, centre, computed, settled)
     return out, {"days": len(states), "stored": len(fresh), "computed": len(stale)}
 
 
@@ -87,13 +83,12 @@ def report(
     *,
     service_id: int | None = None,
     now: datetime | None = None,
-    store: bool = True,
 ) -> dict[str, Any]:
     """The report of a date range (inclusive), optionally for one service: totals and
     tables per service, counter, clerk, hour of day and day; wait distribution; accuracy of
     the wait estimate; requests closed in time and late; feedback scores."""
     now = now or utcnow()
-    grains, sources = grain_tallies(session, centre, first, last, store=store)
+    grains, sources = grain_tallies(session, centre, first, last)
     if service_id is not None:
         grains = [(k, t) for k, t in grains if k[1] == service_id]
     tokens = range_tokens(session, centre, first, last, service_id)

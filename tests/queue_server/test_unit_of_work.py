@@ -6,19 +6,26 @@ or ``end_reading``, and nest with ``savepoint``."""
 from __future__ import annotations
 
 import ast
+import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server.auth import AuditedLoginRefusal
+from queue_server import operations, queue_state
+from queue_server.actors import Actor
+from queue_server.auth import AuditedLoginRefusal, staff_actor
+from queue_server.database import WriteInRead
 from queue_server.errors import ValidationFailed
 from queue_server.extensions import db
-from queue_server.models import Centre
+from queue_server.models import Centre, Counter, Staff
+from queue_server.publish import Message, add_sink, remove_sink
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
+from tests.support.factories import make_token, open_counter
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("queue_server", "counters", "kiosk", "display")
@@ -122,3 +129,111 @@ def test_a_reading_unit_holds_no_write_lock_and_ends_its_transaction(
     assert seen != "Written"
     assert not db.session().in_transaction()
     assert _name(session, centre_id) == "Written"
+
+
+def _probe_routes(app: Flask, centre_id: int) -> None:
+    def writes_by_hand() -> str:
+        db.session.get(Centre, centre_id).name_en = "Changed by a GET"
+        db.session.flush()
+        return "wrote"
+
+    def writes_in_a_unit() -> str:
+        run_in_transaction(lambda s: setattr(s.get(Centre, centre_id), "name_en", "Recorded"))
+        return db.session.get(Centre, centre_id).name_en  # (read again, in a new read)
+
+    app.add_url_rule("/probe/by-hand", view_func=writes_by_hand)
+    app.add_url_rule("/probe/unit", view_func=writes_in_a_unit)
+
+
+def test_a_get_request_reads_only_and_a_write_in_it_is_refused(
+    app: Flask, session: Session, centre: Centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    centre_id = centre.id
+    _probe_routes(app, centre_id)
+    end_reading()
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR):
+        refused = client.get("/probe/by-hand")
+    assert refused.status_code == 500
+    assert any(isinstance(r.exc_info and r.exc_info[1], WriteInRead) for r in caplog.records)
+    assert _name(session, centre_id) != "Changed by a GET"
+    # What a GET must record goes through a unit of work of its own, which ends the read.
+    answer = client.get("/probe/unit")
+    assert answer.status_code == 200 and answer.text == "Recorded"
+    assert _name(session, centre_id) == "Recorded"
+
+
+def test_a_get_request_holds_no_write_lock(app: Flask, session: Session, centre: Centre) -> None:
+    centre_id = centre.id
+    end_reading()
+    wrote = threading.Event()
+
+    def writer() -> None:
+        with app.app_context():
+            run_in_transaction(lambda s: setattr(s.get(Centre, centre_id), "name_en", "Written"))
+            db.session.remove()
+            wrote.set()
+
+    def looks() -> str:
+        seen = db.session.get(Centre, centre_id).name_en  # its transaction is open now
+        thread = threading.Thread(target=writer)
+        thread.start()
+        ok = wrote.wait(30)
+        thread.join()
+        return f"{seen}|{ok}"
+
+    app.add_url_rule("/probe/looks", view_func=looks)
+    seen, ok = app.test_client().get("/probe/looks").text.split("|")
+    assert ok == "True", "a write waited for a GET"
+    assert seen != "Written" and _name(session, centre_id) == "Written"
+
+
+def test_read_models_are_built_after_the_commit(
+    app: Flask, session: Session, centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue summary a call announces is built once the call's transaction has ended:
+    while it is built, another writer can take the counter's row (PostgreSQL) or the
+    database's write lock (SQLite), and it shows the call as committed."""
+    counter = open_counter(session, centre, 1)
+    make_token(session, centre, "character")
+    counter_id, clerk = counter.id, actor_of_clerk(session)
+    end_reading()
+    built: list[bool] = []
+
+    def other_writer_goes_through() -> bool:
+        done = threading.Event()
+
+        def write() -> None:
+            with app.app_context():
+                run_in_transaction(lambda s: setattr(s.get(Counter, counter_id), "priority_streak", 0))
+                db.session.remove()
+                done.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        return done.wait(5)
+
+    summary = queue_state.queue_summary
+
+    def watched(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        built.append(other_writer_goes_through())
+        return summary(*args, **kwargs)
+
+    monkeypatch.setattr(queue_state, "queue_summary", watched)
+    waiting: list[int] = []
+
+    def sink(message: Message) -> None:
+        if message.event == "queue_changed":
+            waiting.append(sum(s["waiting"] for s in message.payload["services"]))
+
+    add_sink(sink)
+    try:
+        called = run_in_transaction(lambda s: operations.call_next(s, counter_id, clerk))
+    finally:
+        remove_sink(sink)
+    assert called is not None
+    assert built == [True], "built after the commit, with the lock free"
+    assert waiting == [0]
+
+
+def actor_of_clerk(session: Session) -> Actor:
+    return staff_actor(session.scalars(select(Staff).filter_by(username="clerk1")).one())

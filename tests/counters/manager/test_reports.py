@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from queue_server import statistics
 from queue_server.models import Centre, DailyStat, DailyStatDay, Event, Service, Token, TokenState
+from queue_server.operations import settlement
 from tests.conftest import bearer
 from tests.counters.manager.simulate import TUESDAY, expected_from_events, local, simulate_day
 
@@ -87,9 +88,13 @@ def test_aggregates_are_stored_at_end_of_day_and_reused(
     assert fresh["sources"] == {"days": 1, "stored": 0, "computed": 1}
     for name in ("totals", "by_service", "by_hour", "by_counter", "by_clerk", "wait_distribution"):
         assert stored[name] == fresh[name], name
-    assert session.get(DailyStatDay, (centre.id, DAY)) is not None, (
-        "a settled day is stored when first needed"
-    )
+    assert session.get(DailyStatDay, (centre.id, DAY)) is None, "a report reads only"
+    assert settlement.settle_days(session, centre, [DAY]) == [DAY]
+    assert session.get(DailyStatDay, (centre.id, DAY)) is not None, "settling stores it again"
+    with time_machine.travel(LATER, tick=False):
+        again = statistics.report(session, centre, DAY, DAY)
+    assert again["sources"] == {"days": 1, "stored": 1, "computed": 0}
+    assert again["totals"] == fresh["totals"]
 
 
 def test_a_changed_day_is_rebuilt_not_trusted(session: Session, centre: Centre, tuesday: int) -> None:
