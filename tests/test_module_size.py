@@ -33,10 +33,12 @@ def test_every_long_module_says_why_it_is_one() -> None:
 
 
 def test_the_statistics_package_has_no_module_over_the_limit() -> None:
-    """It was one module of 1,050 lines; it is split along its seams."""
+    """It was one module of 1,050 lines; it is split along its seams. It only reads: the
+    writer of settled days is ``operations/settlement.py``."""
     sizes = {
         p.name: len(p.read_text(encoding="utf-8").splitlines())
         for p in (ROOT / "queue_server" / "statistics").glob("*.py")
     }
-    assert {"figures.py", "sources.py", "live.py", "province.py", "reports.py", "stored.py"} <= set(sizes)
+    assert {"figures.py", "sources.py", "live.py", "province.py", "reports.py"} <= set(sizes)
+    assert (ROOT / "queue_server" / "operations" / "settlement.py").exists()
     assert max(sizes.values()) <= LIMIT, sizes
