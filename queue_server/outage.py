@@ -4,8 +4,8 @@ The first unit of work of this process that finds the database unreachable marks
 outage: every screen gets ``service_state`` ``{"database": "down"}`` and shows itself
 offline (the link status, the kiosk's out-of-service page), instead of showing a queue
 that can no longer move. A probe (a background worker, ``queue_server.realtime.workers``)
-then asks the database every ``DB_PROBE_SECONDS``; when it answers, the screens get ``{"database": "up"}`` and join again, which brings each a
-fresh snapshot. With a message queue (Redis) the events reach the screens of every
+then asks the database every ``DB_PROBE_SECONDS``; when it answers, the screens get
+``{"database": "up"}`` and join again, which brings each a fresh snapshot. With a message queue (Redis) the events reach the screens of every
 process; each process probes for itself.
 """
 
