@@ -49,7 +49,7 @@ class Worker:
         app: Flask,
         name: str,
         *,
-        interval_key: str,
+        interval_key: str | None,
         default_interval: float,
         work: Callable[[], Any] | None = None,
         coalesce: float = 0.0,
@@ -57,7 +57,9 @@ class Worker:
     ) -> None:
         self.app = app
         self.name = name
-        self.interval = float(app.config.get(interval_key, default_interval))
+        # (None: a worker that only works when woken; the interval is its pause after a
+        # round that left work)
+        self.interval = float(app.config.get(interval_key, default_interval) if interval_key else default_interval)
         self.coalesce = coalesce
         self.until_idle = until_idle
         self._work = work
