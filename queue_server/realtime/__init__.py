@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         payload_text,
         socket_actor,
     )
-    from queue_server.realtime.presence import presence
     from queue_server.realtime.screens import SCREENS, JoinHandler, screen
     from queue_server.realtime.workers import Worker
 
@@ -55,7 +54,6 @@ __all__ = [
     "on_leave",
     "payload_id",
     "payload_text",
-    "presence",
     "screen",
     "socket_actor",
 ]
@@ -63,7 +61,6 @@ __all__ = [
 _HOMES = {
     "hub": ("Connection", "connected_count", "connections", "emit_message", "kick", "on_leave",
             "payload_id", "payload_text", "socket_actor"),
-    "presence": ("presence",),
     "screens": ("SCREENS", "JoinHandler", "screen"),
     "workers": ("Worker",),
 }
