@@ -24,7 +24,8 @@ from queue_server.extensions import db, socketio
 from queue_server.models import Counter, Priority, Token
 from queue_server.operations import requests as cases
 from queue_server.operations.deliveries import delivery_staff
-from queue_server.realtime import on_leave, screen, socket_actor
+from queue_server.realtime.hub import on_leave, socket_actor
+from queue_server.realtime.screens import screen
 from queue_server.redis_link import redis_client
 from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 

@@ -8,7 +8,8 @@ redraws from every snapshot and applies ``token_called`` and the other events.
 Audio: ``GET /display/<centre>/announce/<token id>.wav?kind=call|recall|collection&counter=N``
 is the chime followed by the call in Urdu and English (:mod:`display.announce`), rendered once and
 cached under ``<instance>/announcements``. A publish sink renders it as soon as a call is
-committed, in a background thread, so the screen's request (sent the moment the event
+committed, in a background worker (one at a time, at most PRERENDER_QUEUE waiting; never
+by itself in testing), so the screen's request (sent the moment the event
 arrives) finds the file made or being made, never waits for a second rendering. A centre
 may replace espeak-ng with a recorded human voice: one WAV per word in
 ``<instance>/voice/<lang>/`` (or the folder named by ``DISPLAY_VOICE_DIR``).
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from queue_server.models import Centre, Counter, Token
 from queue_server.operations.lookup import centre_by_code
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.publish import Message, add_sink
+from queue_server.realtime.workers import Worker
 from queue_server.states import DeviceKind
 from queue_server.unit_of_work import current_session, end_reading
 
@@ -56,6 +58,8 @@ bp = Blueprint(
 )
 
 ANNOUNCER_KEY = "display.announcer"
+PRERENDERER_KEY = "display.prerenderer"
+PRERENDER_QUEUE = 32  # calls waiting for their audio; beyond, the oldest is left to the screen's request
 CACHE_MAX_AGE_S = 2 * 86400  # announcements older than two days are pruned
 PRUNE_EVERY_S = 3600
 MAX_ZONE_COUNTERS = 64
@@ -94,7 +98,6 @@ class SpeechUnavailable(DomainError):
 
 # --- announcer wiring ------------------------------------------------------------------------
 
-_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="announce")
 _prune_lock = threading.Lock()
 _last_prune: dict[str, float] = {}
 
@@ -104,6 +107,7 @@ def _setup(state: BlueprintSetupState) -> None:
     app = state.app
     assert isinstance(app, Flask)
     app.extensions[ANNOUNCER_KEY] = _make_announcer(app)
+    app.extensions[PRERENDERER_KEY] = Prerenderer(app)
     add_sink(pregenerate)
 
 
@@ -131,6 +135,38 @@ def announcement_of(payload: dict[str, Any]) -> Announcement | None:
         return None
 
 
+class Prerenderer(Worker):
+    """The calls whose audio is still to be made, and the worker that makes it, one call
+    at a time (rendering is bounded: one espeak-ng at a time per process, at most
+    PRERENDER_QUEUE calls waiting). A call left out is rendered by the screen's own request."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app, "announcement audio", interval_key=None, default_interval=1.0, until_idle=True)
+        self.queue: deque[tuple[Announcer, Announcement]] = deque(maxlen=PRERENDER_QUEUE)
+        self.queue_lock = threading.Lock()
+
+    def submit(self, speaker: Announcer, a: Announcement) -> None:
+        with self.queue_lock:
+            self.queue.append((speaker, a))
+        self.wake()
+
+    def round(self) -> bool:
+        """Render what waits; False: nothing is left."""
+        while True:
+            with self.queue_lock:
+                if not self.queue:
+                    return False
+                speaker, a = self.queue.popleft()
+            _render_quietly(speaker, a)
+
+
+def prerenderer() -> Prerenderer:
+    found = current_app.extensions.get(PRERENDERER_KEY)
+    if not isinstance(found, Prerenderer):  # an app built without this blueprint's setup
+        found = current_app.extensions[PRERENDERER_KEY] = Prerenderer(current_app._get_current_object())  # type: ignore[attr-defined]
+    return found
+
+
 def pregenerate(message: Message) -> None:
     """Publish sink: render a call's audio right after the commit, off the request thread."""
     if message.event != "token_called" or not has_app_context():
@@ -138,7 +174,7 @@ def pregenerate(message: Message) -> None:
     found = announcement_of(message.payload)
     if found is None:
         return
-    _executor.submit(_render_quietly, announcer(), found)
+    prerenderer().submit(announcer(), found)
 
 
 def _render_quietly(speaker: Announcer, a: Announcement) -> None:

@@ -26,7 +26,6 @@ import base64
 import json
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -56,6 +55,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, ValidationFailed
 from queue_server.models import Centre, ChainHead, Event, WitnessedCheckpoint
 from queue_server.publish import after_commit
+from queue_server.realtime.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -216,44 +216,22 @@ def logged_checkpoints(app: Flask, centre_id: int) -> list[dict[str, Any]]:
     return found
 
 
-class Checkpointer:
-    """Per process: signs each centre's head every ``AUDIT_CHECKPOINT_SECONDS`` when it moved.
-    Several processes may run one; a centre checkpointed less than half an interval ago by
-    any of them is left alone."""
+class Checkpointer(Worker):
+    """Per process: signs each centre's head every ``AUDIT_CHECKPOINT_SECONDS`` when it moved
+    (a background worker, ``queue_server.realtime.workers``; 0 turns it off). Several
+    processes may run one; a centre checkpointed less than half an interval ago by any of
+    them is left alone."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.interval = float(app.config.get("AUDIT_CHECKPOINT_SECONDS") or 0)
-        self.started = False
-        self.lock = threading.Lock()
+        super().__init__(app, "audit checkpoints", interval_key="AUDIT_CHECKPOINT_SECONDS", default_interval=0)
 
-    def ensure_started(self) -> None:
-        if self.interval <= 0:
-            return
-        with self.lock:
-            if self.started:
-                return
-            self.started = True
-        from queue_server.extensions import socketio
+    def start(self) -> bool:
+        return self.interval > 0 and super().start()
 
-        socketio.start_background_task(self.run)
+    def round(self) -> int:
+        return self.checkpoint_centres()
 
-    def run(self) -> None:
-        from queue_server.extensions import db, socketio
-
-        while True:
-            socketio.sleep(self.interval)
-            if _checkpointer is not self:
-                return  # another app took over this process (tests only)
-            with self.app.app_context():
-                try:
-                    self.run_once()
-                except Exception:
-                    log.exception("audit checkpoint")
-                finally:
-                    db.session.remove()
-
-    def run_once(self) -> int:
+    def checkpoint_centres(self) -> int:
         """Checkpoint every centre that needs it; return how many were signed."""
         from queue_server.unit_of_work import run_in_transaction
 
@@ -287,7 +265,7 @@ def init_app(app: Flask) -> None:
 
     def on_message(_message: Message) -> None:
         current = _checkpointer
-        if current is not None and not current.app.testing:
+        if current is not None:
             current.ensure_started()
 
     if not getattr(init_app, "_sink_added", False):

@@ -74,6 +74,9 @@ class Config:
     # While the database is unreachable, how often this process asks it again (and tells
     # the screens when it answers; queue_server/outage.py).
     DB_PROBE_SECONDS = 2.0
+    # How often the device sightings of socket joins are written (queue_server/realtime/presence.py);
+    # well under the dashboard's offline threshold.
+    PRESENCE_FLUSH_SECONDS = 30.0
     # PostgreSQL ends a transaction left idle this long (its client is gone); 0: never.
     PG_IDLE_IN_TRANSACTION_SECONDS = 15.0
     # A write statement in a read (a GET request, a screen's join, a read model): logged;

@@ -10,8 +10,8 @@ deliverers never send it twice. A failed send waits (exponential back-off) and i
 again up to MAX_ATTEMPTS times; SMS parts the gateway acknowledged are recorded and never
 sent again; delivery receipts mark a message delivered or undelivered.
 
-Delivery starts by itself after each commit that queued something (a background task),
-except in testing, where the tests call ``deliver_pending`` themselves and read what the
+Delivery starts by itself after each commit that queued something (a background worker,
+``queue_server.realtime.workers``), except in testing, where the tests call ``deliver_pending`` themselves and read what the
 ``LogNotifier`` recorded.
 """
 
@@ -42,6 +42,7 @@ from queue_server.models import (
     Token,
 )
 from queue_server.publish import after_commit
+from queue_server.realtime.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -174,50 +175,39 @@ def _forget_kick(session: Session) -> None:
 
 
 def start_delivery(app: Flask) -> None:
-    """Deliver what is pending in a background loop (not in testing: tests deliver). One
-    loop per app: a kick while it runs wakes it; it keeps going while anything waits for a
-    retry (or, with SMS, for a receipt) and ends when nothing does."""
-    if app.testing:
-        return
-    from queue_server.extensions import socketio
-
-    with _loop_lock:
-        wake = app.extensions.get(_LOOP_KEY)
-        if wake is not None:
-            wake.set()
-            return
-        wake = app.extensions[_LOOP_KEY] = threading.Event()
-    socketio.start_background_task(_delivery_loop, app, wake)
+    """Deliver what is pending in the background (not in testing: tests deliver). One
+    worker per app (``queue_server.realtime.workers``): a kick while it runs wakes it; it
+    keeps going while anything waits for a retry (or, with SMS, for a receipt), every
+    ``NOTIFY_RETRY_SECONDS``, and ends when nothing does; the next kick starts it again."""
+    delivery_worker(app).wake()
 
 
-_LOOP_KEY = "khidmat_notify_loop"
-_loop_lock = threading.Lock()
+_WORKER_KEY = "khidmat_notify_delivery"
+_worker_lock = threading.Lock()
 
 
-def _delivery_loop(app: Flask, wake: threading.Event) -> None:
-    from queue_server.extensions import db
+def delivery_worker(app: Flask) -> Worker:
+    with _worker_lock:
+        found = app.extensions.get(_WORKER_KEY)
+        if found is None:
+            found = app.extensions[_WORKER_KEY] = Worker(
+                app,
+                "notification delivery",
+                interval_key="NOTIFY_RETRY_SECONDS",
+                default_interval=30,
+                work=lambda: _deliver_round(app),
+                until_idle=True,
+            )
+    return found  # type: ignore[no-any-return]
+
+
+def _deliver_round(app: Flask) -> bool:
+    """Deliver what is due; whether anything still waits (then the worker goes on)."""
     from queue_server.unit_of_work import run_in_transaction
 
     notifier = notifier_for(app)
-    pause = float(app.config.get("NOTIFY_RETRY_SECONDS", 30))
-    while True:
-        wake.clear()
-        with app.app_context():
-            try:
-                run_in_transaction(lambda s: deliver_pending(s, notifier))
-                waiting = run_in_transaction(lambda s: _still_waiting(s, notifier))
-            except Exception:  # the rows stay pending; the next kick or pass retries them
-                log.exception("notification delivery failed")
-                waiting = True
-            finally:
-                db.session.remove()
-        if not waiting:
-            with _loop_lock:
-                if not wake.is_set():
-                    app.extensions.pop(_LOOP_KEY, None)
-                    return
-            continue
-        wake.wait(timeout=pause)
+    run_in_transaction(lambda s: deliver_pending(s, notifier))
+    return run_in_transaction(lambda s: _still_waiting(s, notifier))
 
 
 def _still_waiting(session: Session, notifier: Notifier) -> bool:

@@ -6,10 +6,11 @@ in ``centre:<id>:dashboard`` and sends the centre's live figures as the snapshot
 ``province`` (province administrators) puts it in ``province:dashboard`` with every centre.
 
 Every message an operation publishes after its commit passes through a publish sink here;
-one for a centre's rooms marks the centre changed. A background task (started with the
-first dashboard, or the first change when serving) wakes at once, gathers the changes of
-the next instant, evaluates the centre's alerts and pushes its figures: ``stats`` to the
-centre's dashboards and ``province_row`` to the province view. So a manager sees a change
+one for a centre's rooms marks the centre changed. The ``Hub`` (a background worker,
+``queue_server.realtime.workers``: started with the first dashboard or the first change,
+never by itself in testing) wakes at once, gathers the changes of the next instant,
+evaluates the centre's alerts and pushes its figures: ``stats`` to the centre's dashboards
+and ``province_row`` to the province view. So a manager sees a change
 within a fraction of a second. Every ``SWEEP_SECONDS`` it also re-evaluates the centres
 where something is open, since a wait passes its target by time alone.
 """
@@ -31,7 +32,7 @@ from queue_server.actors import Actor
 from queue_server.auth import admits
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Forbidden, NotAuthenticated, ValidationFailed
-from queue_server.extensions import db, socketio
+from queue_server.extensions import socketio
 from queue_server.models import (
     Alert,
     Centre,
@@ -46,7 +47,8 @@ from queue_server.models import (
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
-from queue_server.realtime import screen
+from queue_server.realtime.screens import screen
+from queue_server.realtime.workers import Worker
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -55,53 +57,40 @@ SWEEP_SECONDS = 20.0
 COALESCE_SECONDS = 0.1
 
 
-class Hub:
-    """Per process: which centres changed, and the task that refreshes their dashboards."""
+class Hub(Worker):
+    """Per process: which centres changed, and the worker that refreshes their dashboards.
+    A wake gathers the changes of the next instant (COALESCE_SECONDS) into one round."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        super().__init__(
+            app,
+            "dashboard hub",
+            interval_key="DASHBOARD_SWEEP_SECONDS",
+            default_interval=SWEEP_SECONDS,
+            coalesce=COALESCE_SECONDS,
+        )
         self.dirty: set[int] = set()
         self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.started = False
-        self.sweep_seconds = float(app.config.get("DASHBOARD_SWEEP_SECONDS", SWEEP_SECONDS))
+        self.next_sweep = time.monotonic() + self.interval
 
     def mark(self, centre_id: int) -> None:
+        """The centre's dashboards are stale: refresh them in the next round."""
         with self.lock:
             self.dirty.add(centre_id)
-        self.wake.set()
+        self.wake()
 
-    def ensure_started(self) -> None:
+    def next_wait(self) -> float:
+        return max(0.05, self.next_sweep - time.monotonic())
+
+    def round(self) -> None:
         with self.lock:
-            if self.started:
-                return
-            self.started = True
-        socketio.start_background_task(self.run)
-
-    def run(self) -> None:
-        next_sweep = time.monotonic() + self.sweep_seconds
-        while True:
-            self.wake.wait(timeout=max(0.05, next_sweep - time.monotonic()))
-            socketio.sleep(COALESCE_SECONDS)
-            self.wake.clear()
-            if _hub is not self:
-                # Another app took over this process (only the tests make several): this
-                # hub's app, and perhaps its database, are gone.
-                return
-            with self.lock:
-                centres, self.dirty = self.dirty, set()
-            with self.app.app_context():
-                try:
-                    if time.monotonic() >= next_sweep:
-                        next_sweep = time.monotonic() + self.sweep_seconds
-                        with reading() as session:
-                            centres |= active_centres(session)
-                    for centre_id in sorted(centres):
-                        self.refresh(centre_id)
-                except Exception:
-                    log.exception("dashboard worker")
-                finally:
-                    db.session.remove()
+            centres, self.dirty = self.dirty, set()
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.interval
+            with reading() as session:
+                centres |= active_centres(session)
+        for centre_id in sorted(centres):
+            self.refresh(centre_id)
 
     def refresh(self, centre_id: int) -> None:
         try:
@@ -190,8 +179,6 @@ def on_message(message: Message) -> None:
     if centre_id is None:
         return
     current.mark(centre_id)
-    if not current.app.testing:
-        current.ensure_started()
 
 
 def init_app(app: Flask) -> None:
@@ -222,7 +209,6 @@ def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tup
     current = _hub
     if current is not None:
         current.mark(centre.id)  # evaluate its alerts now
-        current.ensure_started()
     return [rooms.dashboard(centre.id)], snapshot
 
 

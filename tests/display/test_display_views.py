@@ -244,6 +244,7 @@ def test_a_call_is_rendered_right_after_the_commit(
     def rendered() -> bool:
         return any(p.name.startswith(f"call-{token['number']}-") for p in speaker.cache_dir.glob("*.wav"))
 
+    views.prerenderer().run_once()  # the worker's round (it does not start by itself in testing)
     wait_until(rendered)
     # The screen's request now finds the file made: nothing is rendered a second time.
     monkeypatch.setattr(Announcer, "_render", lambda *_a: pytest.fail("rendered twice"))
@@ -255,7 +256,7 @@ def test_a_call_is_rendered_right_after_the_commit(
 
 def test_a_rolled_back_call_renders_nothing(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     submitted: list[Any] = []
-    monkeypatch.setattr(views._executor, "submit", lambda *a: submitted.append(a))
+    monkeypatch.setattr(views.prerenderer(), "submit", lambda *a: submitted.append(a))
     views.pregenerate(
         Message("token_called", ("r",), {"token": {"number": "A001", "counter": 1}, "kind": "call"})
     )
@@ -264,7 +265,7 @@ def test_a_rolled_back_call_renders_nothing(app: Flask, monkeypatch: pytest.Monk
     )
     views.pregenerate(Message("token_called", ("r",), {"token": {"number": "A001", "counter": None}}))
     views.pregenerate(Message("queue_changed", ("r",), {"services": []}))
-    assert [a[2] for a in submitted] == [Announcement("A001", "1")]
+    assert [a[1] for a in submitted] == [Announcement("A001", "1")]
 
 
 # --- the notice ----------------------------------------------------------------------------------

@@ -82,16 +82,16 @@ def test_an_action_is_named_in_either_spelling_and_its_input_is_checked() -> Non
 
 
 def test_a_screen_name_is_one_screen() -> None:
-    from queue_server.realtime import SCREENS, screen
+    from queue_server.realtime.screens import SCREENS, screen
 
     assert {"display", "kiosk", "dashboard", "counter", "track", "console"} <= set(SCREENS)
 
     def join_display(*_: object) -> tuple[list[str], dict[str, object]]:  # another package's
         return [], {}
 
-    with pytest.raises(ValueError, match="screen 'display' is already queue_server.realtime.join_display"):
+    with pytest.raises(ValueError, match="screen 'display' is already queue_server.realtime.screens.join_display"):
         screen("display")(join_display)
-    assert SCREENS["display"].__module__ == "queue_server.realtime"
+    assert SCREENS["display"].__module__ == "queue_server.realtime.screens"
 
 
 def test_a_required_text_is_documented_as_refused_when_blank_or_holding_a_nul() -> None:

@@ -121,10 +121,9 @@ def test_a_deactivated_device_is_dropped_when_it_joins_again(
 def already() -> tuple[int, int, int]:
     """Sockets this process holds already (earlier tests' clients): (all, anonymous, anonymous
     from the test client's address), so the limits below count from there."""
-    from queue_server import realtime
+    from queue_server.realtime.hub import connections
 
-    with realtime._actors_lock:
-        held = list(realtime._actors.values())
+    held = connections()
     anonymous = [c for c in held if c.actor is None]
     return len(held), len(anonymous), sum(1 for c in anonymous if c.address == "?")
 

@@ -20,6 +20,7 @@ from queue_server.clock import utcnow
 from queue_server.models import Alert, Centre, Counter, Device, DeviceKind, Event
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.printing import record_printer_status
+from queue_server.realtime.presence import presence
 from tests.conftest import bearer
 from tests.counters.manager.test_reports import login
 from tests.support.factories import socketio_client
@@ -427,6 +428,7 @@ def test_a_display_on_the_socket_is_not_listed_offline(
     display = socketio_client(app, keys["display"], client=client)
     try:
         assert display.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
+        presence(app).run_once()  # the join noted it in memory; the presence worker writes it
         assert "display" not in offline_screens()
         seen = session.scalar(select(Device.last_seen_at).where(Device.kind == DeviceKind.DISPLAY))
         session.rollback()
@@ -435,6 +437,7 @@ def test_a_display_on_the_socket_is_not_listed_offline(
         with time_machine.travel(utcnow() + timedelta(minutes=3)):
             assert "display" in offline_screens()
             assert display.emit("join", {"screen": "display", "centre": "demo"}, callback=True)["ok"]
+            presence(app).run_once()
             assert "display" not in offline_screens()
     finally:
         display.disconnect()
@@ -453,11 +456,11 @@ def test_a_dashboard_hub_stops_once_another_app_took_over_the_process(
     monkeypatch.setattr(events, "_hub", current)
     worker = threading.Thread(target=current.run, daemon=True)
     worker.start()
-    current.wake.set()
+    current.wake()
     worker.join(timeout=1.0)
     assert worker.is_alive(), "the process's own hub keeps running"
 
     monkeypatch.setattr(events, "_hub", events.Hub(app))  # another app took over
-    current.wake.set()
+    current.wake()
     worker.join(timeout=10)
     assert not worker.is_alive()
