@@ -6,7 +6,7 @@ For each queue length (tokens waiting in one service, SQLite, the embedded defau
   floor      call_next + start + complete with the position updates switched off
              (announce.positions_changed made a no-op), measured in the same run
   positions  the same with position updates on: one bounded query for the first
-             LIVE_POSITIONS waiting tokens, a token_changed per token, the outbox check
+             LIVE_POSITIONS waiting tokens, a position event per token, the outbox check
   messages   realtime messages published per call (all rooms), with and without
 Prints figures only; nothing is asserted.
 """

@@ -27,11 +27,14 @@ _PENDING = "khidmat_after_commit"
 
 @dataclass(frozen=True)
 class Message:
-    """One realtime event for some rooms; ``payload`` is plain JSON-able data."""
+    """One realtime event for some rooms; ``payload`` is plain JSON-able data, and
+    ``centre_id`` the centre the change happened in (the dashboard worker marks it stale;
+    None for what belongs to no centre)."""
 
     event: str
     rooms: tuple[str, ...]
     payload: dict[str, Any] = field(default_factory=dict)
+    centre_id: int | None = None
 
 
 _sinks: list[Callable[[Message], None]] = []

@@ -162,23 +162,13 @@ def hub() -> Hub | None:
     return _hub
 
 
-def _centre_of(message: Message) -> int | None:
-    for room in message.rooms:
-        if room.startswith("centre:") and room.endswith(":dashboard"):
-            ident = room.split(":")[1]
-            return int(ident) if ident.isdigit() else None
-    return None
-
-
 def on_message(message: Message) -> None:
     """Publish sink: a committed change in a centre makes its dashboards stale."""
     current = _hub
     if current is None or message.event in ("stats", "province_row"):
         return
-    centre_id = _centre_of(message)
-    if centre_id is None:
-        return
-    current.mark(centre_id)
+    if message.centre_id is not None:
+        current.mark(message.centre_id)
 
 
 def init_app(app: Flask) -> None:

@@ -179,5 +179,6 @@ def _tell(session: Session, centre_id: int, payload: dict[str, Any]) -> None:
             "alerts_changed",
             (rooms.dashboard(centre_id), rooms.PROVINCE),
             {"centre_id": centre_id, **payload},
+            centre_id=centre_id,
         ),
     )

@@ -57,7 +57,7 @@ def _tracking_pages(reader: Session, token_ids: set[int]) -> Iterable[Message]:
             continue
         view = track_payload(reader, token)
         track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
-        yield Message("token_changed", (rooms.token(token.public_code),), track)
+        yield Message("token_changed", (rooms.token(token.public_code),), track, centre_id=token.centre_id)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -82,7 +82,7 @@ def queue_changed(
             "services": queue_state.queue_summary(reader, found, capacities or _capacities(reader, found)),
             "next_up": queue_state.next_up(reader, found),
         }
-        return [Message("queue_changed", rooms.centre_rooms(centre_id), payload)]
+        return [Message("queue_changed", rooms.centre_rooms(centre_id), payload, centre_id=centre_id)]
 
     publish_built(session, build)
 
@@ -92,7 +92,7 @@ def token_changed(session: Session, token: Token) -> None:
     targets = list(rooms.centre_rooms(token.centre_id))
     if token.counter_id:
         targets.append(rooms.counter(token.counter_id))
-    publish(session, Message("token_changed", tuple(targets), {"token": public}))
+    publish(session, Message("token_changed", tuple(targets), {"token": public}, centre_id=token.centre_id))
     track_later(session, token)
     if token.state in (TokenState.WAITING, TokenState.CANCELLED):
         positions_changed(session, token.centre, token.service_id)
@@ -111,7 +111,7 @@ def token_called(
     targets = (*rooms.centre_rooms(token.centre_id), rooms.token(token.public_code))
     if token.counter_id:
         targets = (*targets, rooms.counter(token.counter_id))
-    publish(session, Message("token_called", targets, payload))
+    publish(session, Message("token_called", targets, payload, centre_id=token.centre_id))
     if kind in ("call", "collection"):
         sms.tell_called(session, token, public.get("counter"))
     if kind == "call":
@@ -125,8 +125,8 @@ def positions_changed(
     *,
     capacities: queue_state.Capacities | None = None,
 ) -> None:
-    """Tell the first LIVE_POSITIONS waiting tokens of a service their new place
-    (``token_changed`` with ``ahead`` and ``eta_minutes`` to each tracking room), after the
+    """Tell the first LIVE_POSITIONS waiting tokens of a service their new place (a
+    ``position`` event, its ``ahead`` and ``eta_minutes``, to each tracking room), after the
     commit, and queue now the "almost your turn" notification, once per token, for those
     with at most ``centre.almost_turn_ahead`` before them. Bounded queries, so a call costs
     the same with 20 or 2,000 waiting; a page further back redraws from its periodic
@@ -146,14 +146,10 @@ def positions_changed(
         etas = queue_state.forecast_of(capacities or _capacities(reader, found))
         return [
             Message(
-                "token_changed",
+                "position",
                 (rooms.token(row.public_code),),
-                {
-                    "number": row.number,
-                    "state": TokenState.WAITING.value,
-                    "ahead": ahead,
-                    "eta_minutes": etas.token_minutes(row.id),
-                },
+                {"number": row.number, "ahead": ahead, "eta_minutes": etas.token_minutes(row.id)},
+                centre_id=centre_id,
             )
             for ahead, row in enumerate(rows)
         ]
@@ -229,12 +225,12 @@ def counter_now_serving(session: Session, counter: Counter, current: Token | Non
     counter (None: nobody; a counter takes one citizen at a time)."""
     payload = {"counter": queue_state.counter_public(counter, current)}
     targets = (*rooms.centre_rooms(counter.centre_id), rooms.counter(counter.id))
-    publish(session, Message("counter_changed", targets, payload))
+    publish(session, Message("counter_changed", targets, payload, centre_id=counter.centre_id))
 
 
 def centre_refresh(session: Session, centre: Centre) -> None:
     """Every screen of the centre redraws from a fresh snapshot (after end of day)."""
-    publish(session, Message("refresh", rooms.centre_rooms(centre.id), {"centre_id": centre.id}))
+    publish(session, Message("refresh", rooms.centre_rooms(centre.id), {"centre_id": centre.id}, centre_id=centre.id))
 
 
 def request_changed(session: Session, request: ServiceRequest) -> None:
@@ -246,7 +242,7 @@ def request_changed(session: Session, request: ServiceRequest) -> None:
         if request.collection_called_at is not None:
             # Collected (or closed): its collection call is over on every public screen.
             over = {"token": queue_state.token_public(token), "collection_over": True}
-            publish(session, Message("token_changed", rooms.centre_rooms(token.centre_id), over))
+            publish(session, Message("token_changed", rooms.centre_rooms(token.centre_id), over, centre_id=token.centre_id))
         return
     told = session.scalar(
         select(Notification.id).where(Notification.token_id == token.id, Notification.kind == REQUEST_READY)

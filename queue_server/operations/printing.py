@@ -73,7 +73,7 @@ def _alert(
         "at": utcnow().isoformat(),
     }
     targets = (rooms.dashboard(device.centre_id), rooms.counters(device.centre_id))
-    publish(session, Message("alert", targets, payload))
+    publish(session, Message("alert", targets, payload, centre_id=device.centre_id))
 
 
 def record_printer_status(session: Session, device: Device, status: str, actor: Actor) -> bool:

@@ -155,7 +155,7 @@ def _changed(session: Session, req: ServiceRequest) -> None:
     room; nothing personal goes to any room."""
     if req.counter_id:
         payload = {"request": {"id": req.id, "state": req.state.value, "reference": req.reference}}
-        publish(session, Message("request_changed", (rooms.counter(req.counter_id),), payload))
+        publish(session, Message("request_changed", (rooms.counter(req.counter_id),), payload, centre_id=req.centre_id))
     announce.request_changed(session, req)
 
 
@@ -459,7 +459,7 @@ def collection_call(
     targets = (*rooms.centre_rooms(token.centre_id), rooms.token(token.public_code))
     if counter is not None:
         targets = (*targets, rooms.counter(counter.id))
-    publish(session, Message("token_called", targets, {"token": public, "kind": "collection"}))
+    publish(session, Message("token_called", targets, {"token": public, "kind": "collection"}, centre_id=token.centre_id))
     _changed(session, req)
     return req
 

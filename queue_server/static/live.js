@@ -44,7 +44,7 @@
     socket.on("disconnect", function () { setDown(true); });
     socket.on("connect_error", function () { setDown(true); });
     socket.on("refresh", join);
-    ["snapshot", "token_called", "token_changed", "queue_changed", "counter_changed", "alert"].forEach(function (name) {
+    ["snapshot", "token_called", "token_changed", "position", "queue_changed", "counter_changed", "alert"].forEach(function (name) {
       socket.on(name, function (payload) { if (handlers[name]) handlers[name](payload); });
     });
     // A safety net for events published where no server could relay them (e.g. a CLI

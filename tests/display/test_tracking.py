@@ -291,8 +291,7 @@ def positions(sent: list[Message], codes: dict[str, str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for message in sent:
         for number, code in codes.items():
-            is_position = message.event == "token_changed" and "view" not in message.payload
-            if is_position and rooms.token(code) in message.rooms:
+            if message.event == "position" and rooms.token(code) in message.rooms:
                 out[number] = message.payload["ahead"]
     return out
 
@@ -312,9 +311,9 @@ def test_a_call_tells_every_waiting_token_its_new_place(
     assert told == {"A002": 0, "A003": 1, "A004": 2, "A005": 3, "A006": 4}
     for number, ahead in told.items():
         assert track(client, codes[number]).get_json()["ahead"] == ahead, "the push agrees with the API"
-    update = [e["args"][0] for e in watcher.get_received() if e["name"] == "token_changed"]
+    update = [e["args"][0] for e in watcher.get_received() if e["name"] == "position"]
     assert update and update[-1]["ahead"] == 3 and update[-1]["number"] == "A005"
-    assert "eta_minutes" in update[-1] and update[-1]["state"] == "waiting"
+    assert "eta_minutes" in update[-1]
     watcher.disconnect()
 
 

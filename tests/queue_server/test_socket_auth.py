@@ -26,6 +26,7 @@ SCREEN_EVENTS = (
     "snapshot",
     "token_called",
     "token_changed",
+    "position",
     "queue_changed",
     "counter_changed",
     "refresh",

@@ -22,7 +22,7 @@ from queue_server.auth import AuditedLoginRefusal, staff_actor
 from queue_server.database import WriteInRead
 from queue_server.errors import ValidationFailed
 from queue_server.extensions import db
-from queue_server.models import Centre, Counter, Staff
+from queue_server.models import Centre, Counter, Priority, Staff
 from queue_server.publish import Message, add_sink, remove_sink
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
 from tests.support.factories import make_token, open_counter
@@ -237,3 +237,25 @@ def test_read_models_are_built_after_the_commit(
 
 def actor_of_clerk(session: Session) -> Actor:
     return staff_actor(session.scalars(select(Staff).filter_by(username="clerk1")).one())
+
+
+def test_every_message_of_a_day_carries_its_centre(session: Session, centre: Centre) -> None:
+    """Issue, call, start, complete, a priority token and a cancel: every message names the
+    centre, and the waiting tokens' places go out as ``position`` events to their own rooms."""
+    sent: list[Message] = []
+    add_sink(sent.append)
+    try:
+        counter = open_counter(session, centre, 1)
+        clerk = actor_of_clerk(session)
+        tokens = [make_token(session, centre, "character") for _ in range(3)]
+        make_token(session, centre, "character", priority=Priority.SENIOR, reason="elderly")
+        called = run_in_transaction(lambda s: operations.call_next(s, counter.id, clerk))
+        run_in_transaction(lambda s: operations.start(s, called.id, clerk))
+        run_in_transaction(lambda s: operations.complete(s, called.id, clerk))
+        run_in_transaction(lambda s: operations.cancel(s, tokens[2].id, clerk, "left"))
+    finally:
+        remove_sink(sent.append)
+    assert len(sent) > 10 and {m.centre_id for m in sent} == {centre.id}
+    positions = [m for m in sent if m.event == "position"]
+    assert positions and all(len(m.rooms) == 1 and m.rooms[0].startswith("token:") for m in positions)
+    assert not any(m.event == "token_changed" and "ahead" in m.payload and "view" not in m.payload for m in sent)

@@ -331,11 +331,11 @@
     on: {
       snapshot: function (data) { apply(data); setFeed("live"); },
       token_changed: function (data) {
-        if (data.view) { apply(data.view); return; }
+        if (data.view) apply(data.view);
+      },
+      position: function (data) {  // still waiting: its new place in the queue
         if (data.ahead === undefined) return;
-        var next = Object.assign({}, view, { ahead: data.ahead, eta_minutes: data.eta_minutes });
-        if (data.state) next.state = data.state;
-        apply(next);
+        apply(Object.assign({}, view, { state: "waiting", ahead: data.ahead, eta_minutes: data.eta_minutes }));
       },
       token_called: function (data) {
         var t = data.token || {};
