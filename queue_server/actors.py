@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from queue_server.states import DeviceKind, Role
+from queue_server.states import DeviceKind, Role, is_province_admin
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,12 @@ class Actor:
         """Managers and admins: may oversee a whole centre."""
         return self.kind == "system" or self.role in (Role.MANAGER, Role.ADMIN)
 
+    @property
+    def is_province_admin(self) -> bool:
+        return self.kind == "staff" and is_province_admin(self.role, self.centre_id)
+
     def may_act_in(self, centre_id: int) -> bool:
-        if self.kind == "system":
-            return True
-        if self.role == Role.ADMIN and self.centre_id is None:
+        if self.kind == "system" or self.is_province_admin:
             return True
         return self.centre_id == centre_id
 

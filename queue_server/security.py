@@ -59,11 +59,10 @@ def may_read_operations() -> bool:
     if request.headers.get("Authorization"):
         from queue_server.auth import current_caller
         from queue_server.errors import DomainError
-        from queue_server.states import Role
 
         try:
             actor, _ = current_caller()
         except DomainError:
             return False
-        return actor is not None and actor.role == Role.ADMIN and actor.centre_id is None
+        return actor is not None and actor.is_province_admin
     return False

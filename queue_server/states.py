@@ -22,6 +22,12 @@ class Priority(StrEnum):
     DISABLED = "disabled"
 
 
+def is_province_admin(role: Role | None, centre_id: int | None) -> bool:
+    """The one province-admin rule: an administrator who belongs to no centre oversees
+    every centre (an admin of a centre is that centre's)."""
+    return role == Role.ADMIN and centre_id is None
+
+
 class CounterState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"

@@ -62,3 +62,32 @@ def test_both_languages_come_from_the_catalogues_without_an_app() -> None:
     english, urdu = both("No token %(id)s.", id=7)
     assert english == "No token 7." and urdu == "ٹوکن 7 موجود نہیں۔"
     assert both("Scan to follow your turn")[1] == "اپنی باری جاننے کے لیے اسکین کریں"
+
+
+def sources() -> list[tuple[str, str]]:
+    return [
+        (str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"))
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+
+
+def test_one_province_admin_rule() -> None:
+    """An administrator of no centre oversees them all: written once (``states``), asked as
+    ``actor.is_province_admin`` everywhere else."""
+    rule = re.compile(r"role\s*==\s*Role\.ADMIN\s+and\s+(?:\w+\.)?centre_id\s+is\s+None|centre_id\s+is\s+None\s+and\s+\S*role\s*==\s*Role\.ADMIN")
+    found = [name for name, text in sources() if rule.search(text)]
+    assert found == ["queue_server/states.py"], found
+
+
+def test_one_class_per_name_for_field_errors_and_ids() -> None:
+    """One ``FieldInvalid`` (``errors``) and one ``MAX_ID`` (``models.types``)."""
+    defined: dict[str, list[str]] = {"FieldInvalid": [], "MAX_ID": []}
+    for name, text in sources():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.name in defined:
+                defined[node.name].append(name)
+            if isinstance(node, ast.Assign):
+                defined["MAX_ID"] += [name for t in node.targets if isinstance(t, ast.Name) and t.id == "MAX_ID"]
+    assert defined == {"FieldInvalid": ["queue_server/errors.py"], "MAX_ID": ["queue_server/models/types.py"]}

@@ -43,7 +43,7 @@ from queue_server.auth import authenticate_password, current_caller, login_sessi
 from queue_server.checkpoints import day_checkpoint
 from queue_server.errors import N_, DomainError, Forbidden, NotFound, ValidationFailed
 from queue_server.http_errors import translate
-from queue_server.models import Centre, Role
+from queue_server.models import Centre
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations import deliveries
 from queue_server.operations.lookup import centre_for
@@ -96,10 +96,6 @@ def manager() -> Actor:
     if actor.kind != "staff" or not actor.is_manager:
         raise Forbidden(N_("This page is for centre managers and administrators."), code="managers_only")
     return actor
-
-
-def is_province_admin(actor: Actor) -> bool:
-    return actor.role == Role.ADMIN and actor.centre_id is None
 
 
 def chosen_centre(actor: Actor) -> Centre | None:
@@ -192,7 +188,7 @@ def page_context(actor: Actor, centre: Centre | None, active: str) -> dict[str, 
         "actor": actor,
         "centre": centre,
         "active": active,
-        "is_province_admin": is_province_admin(actor),
+        "is_province_admin": actor.is_province_admin,
         "lang": lang,
         "centre_name": (centre.name_ur if lang == "ur" else centre.name_en) if centre else "",
         "other_lang": "en" if lang == "ur" else "ur",
@@ -268,7 +264,7 @@ def live() -> Any:
 @bp.get("/province")
 def province_view() -> Any:
     actor = manager()
-    if not is_province_admin(actor):
+    if not actor.is_province_admin:
         raise Forbidden(N_("Only a province administrator sees every centre."))
     centres = statistics.province(current_session())
     from queue_server.sync.province import nodes_overview

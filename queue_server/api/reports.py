@@ -15,7 +15,7 @@ from queue_server.api.schemas import Strict
 from queue_server.auth import current_caller
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Forbidden, ValidationFailed
-from queue_server.models import Centre, Role, Service
+from queue_server.models import Centre, Service
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for, service_by_code
 from queue_server.unit_of_work import current_session
@@ -168,7 +168,7 @@ def build_report(centre: Centre, args: Any) -> dict[str, Any]:
 
 
 def require_province(who: Any) -> None:
-    if who.role != Role.ADMIN or who.centre_id is not None:
+    if not who.is_province_admin:
         raise Forbidden(N_("Only a province administrator sees every centre."))
 
 

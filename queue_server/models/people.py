@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from queue_server.clock import utcnow
 from queue_server.extensions import db
 from queue_server.models.types import UTCDateTime, enum_column
-from queue_server.states import DeviceKind, Role
+from queue_server.states import DeviceKind, Role, is_province_admin
 
 
 class Staff(db.Model):  # type: ignore[name-defined,misc]
@@ -30,7 +30,7 @@ class Staff(db.Model):  # type: ignore[name-defined,misc]
     api_keys: Mapped[list[StaffApiKey]] = relationship(back_populates="staff")
 
     def may_act_in(self, centre_id: int) -> bool:
-        return (self.role == Role.ADMIN and self.centre_id is None) or self.centre_id == centre_id
+        return is_province_admin(self.role, self.centre_id) or self.centre_id == centre_id
 
 
 class StaffApiKey(db.Model):  # type: ignore[name-defined,misc]

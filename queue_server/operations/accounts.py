@@ -32,7 +32,7 @@ from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.credentials import hash_password, key_hash, new_key
 from queue_server.errors import N_, Forbidden, NotFound
-from queue_server.models import Centre, Device, LoginSession, Role, Staff, StaffApiKey
+from queue_server.models import Centre, Device, LoginSession, Staff, StaffApiKey
 
 
 def staff_session_expires_at(centre: Centre | None, now: datetime) -> datetime:
@@ -121,7 +121,7 @@ def _oversees(actor: Actor, centre_id: int | None) -> bool:
     if not actor.is_staff or not actor.is_manager:
         return False
     if centre_id is None:  # a province-wide account: only a province-wide administrator
-        return actor.role == Role.ADMIN and actor.centre_id is None
+        return actor.is_province_admin
     return actor.may_act_in(centre_id)
 
 
@@ -130,7 +130,7 @@ def staff_for_change(session: Session, staff_id: int, actor: Actor) -> Staff:
     if staff is None or not (
         actor.kind == "system"
         or actor.may_act_in(staff.centre_id or -1)
-        or (actor.role == Role.ADMIN and actor.centre_id is None)
+        or actor.is_province_admin
     ):
         raise NotFound(N_("No such staff member."), code="not_found")
     if not _oversees(actor, staff.centre_id):

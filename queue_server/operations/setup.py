@@ -90,7 +90,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def is_admin(actor: Actor) -> bool:
-    return actor.kind == "system" or (actor.role == Role.ADMIN and actor.centre_id is None)
+    return actor.kind == "system" or actor.is_province_admin
 
 
 def require_admin(actor: Actor) -> None:
