@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,14 +20,12 @@ from sqlalchemy.orm import Session
 
 from queue_server import queue_state
 from queue_server.actors import Actor
-from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, Forbidden, NotFound
 from queue_server.models import Counter, Event, Role, Service, Token, TokenState
 from queue_server.models.token import AT_COUNTER_STATES
 from queue_server.models.types import is_row_id
-from queue_server.operations import requests as cases
-from queue_server.operations.lookup import counter_for_update
+from queue_server.operations import requests as service_requests
 
 CONSOLE_ID_LENGTH = (16, 64)
 NO_SHOW_LIST = 9
@@ -82,36 +79,6 @@ def require_clerk(actor: Actor | None) -> Actor:
             N_("The counter console is for clerks. Managers use the dashboard."), code="not_clerk"
         )
     return actor
-
-
-def claim(
-    session: Session, counter_id: int, actor: Actor, console_id: str, is_live: Callable[[str], bool]
-) -> Counter:
-    """Make this console the one of the clerk's counter. Refused while another console of
-    the counter is connected (``is_live``); a console that is gone is replaced."""
-    counter = counter_for_update(session, counter_id, actor)
-    if counter.staff_id != actor.id:
-        raise Forbidden(N_("Counter %(number)s is not yours: open it first."), number=counter.number)
-    current = counter.session_id
-    if current == console_id:
-        return counter
-    if current and is_live(current):
-        raise Conflict(
-            N_("Counter %(number)s is already open in another window."),
-            code="counter_open_elsewhere",
-            number=counter.number,
-        )
-    counter.session_id = console_id
-    session.flush()
-    append_event(
-        session,
-        counter.centre_id,
-        "counter_console_claimed",
-        actor,
-        counter_id=counter.id,
-        data={"took_over": bool(current)},
-    )
-    return counter
 
 
 def require_console(session: Session, counter_id: Any, actor: Actor, console_id: Any) -> Counter:
@@ -208,10 +175,10 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
     if current is not None:
         current_data = queue_state.token_staff(current)
         current_data["request"] = None
-        req = cases.request_of_token(session, current)
-        if req is not None and current.state == TokenState.SERVING and cases.may_open(req, actor):
-            current_data["request"] = cases.request_detail(req, actor)
-            current_data["request"]["untouched"] = cases.is_untouched(req)
+        req = service_requests.request_of_token(session, current)
+        if req is not None and current.state == TokenState.SERVING and service_requests.may_open(req, actor):
+            current_data["request"] = service_requests.request_detail(req, actor)
+            current_data["request"]["untouched"] = service_requests.is_untouched(req)
     parked = session.scalars(
         select(Token)
         .where(Token.counter_id == counter.id, Token.state == TokenState.PARKED)
@@ -227,7 +194,7 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
         .order_by(Token.finished_at.desc(), Token.id.desc())
         .limit(NO_SHOW_LIST)
     ).all()
-    requests = cases.open_requests_of(session, actor, centre) if not actor.is_manager else []
+    requests = service_requests.open_requests_of(session, actor, centre) if not actor.is_manager else []
     current_counters = queue_state.current_tokens(session, centre.id)
     services = session.scalars(
         select(Service).where(Service.centre_id == centre.id, Service.is_active).order_by(Service.sort_order)
@@ -250,7 +217,7 @@ def console_state(session: Session, counter: Counter, actor: Actor) -> dict[str,
         "profile": profile,
         "direct": [queue_state.token_staff(t) for t in direct],
         "served_today": _served_today(session, actor, centre.id, day_start),
-        "requests": [cases.request_summary(r, now) for r in requests],
+        "requests": [service_requests.request_summary(r, now) for r in requests],
         "services": [
             {
                 "code": s.code,

@@ -16,6 +16,7 @@ from queue_server.auth import authenticate_password, current_caller, login_sessi
 from queue_server.errors import N_, DomainError, NotAuthenticated, ValidationFailed
 from queue_server.http_errors import translate
 from queue_server.models import Centre
+from queue_server.operations.counters import claim_console
 from queue_server.ratelimit import enforce
 from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
@@ -144,7 +145,7 @@ def claim() -> ResponseReturnValue:
         if not console.valid_console_id(data.get("console")):
             raise ValidationFailed(N_("This page needs JavaScript: reload it."))
         counter = run_in_transaction(
-            lambda s: console.claim(s, data["counter"], clerk, data["console"], events.is_live)
+            lambda s: claim_console(s, data["counter"], clerk, data["console"], events.is_live)
         )
         return {"ok": True, "counter": counter.id}
     except DomainError as exc:

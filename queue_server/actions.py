@@ -23,7 +23,7 @@ from queue_server.inputs import NoNulls, Strict, say_stripped
 from queue_server.models import Delivery, ServiceRequest, Token
 from queue_server.models.types import MAX_ID
 from queue_server.operations import deliveries
-from queue_server.operations import requests as cases
+from queue_server.operations import requests as service_requests
 
 Subject = Literal["token", "counter", "request"]
 Result = Literal["token", "counter", "request", "delivery"]
@@ -152,14 +152,14 @@ def _call_one(session: Session, counter_id: int, actor: Actor, *, token: int, re
 def _advance(
     session: Session, request_id: int, actor: Actor, *, to: str | None = None, expect_state: str | None = None
 ) -> ServiceRequest:
-    return cases.advance_request(session, request_id, actor, to=to, expect=expect_state)
+    return service_requests.advance_request(session, request_id, actor, to=to, expect=expect_state)
 
 
 def _closing(outcome: str) -> Callable[..., ServiceRequest]:
     def close(
         session: Session, request_id: int, actor: Actor, *, reason: str = "", expect_state: str | None = None
     ) -> ServiceRequest:
-        return cases.close_request(session, request_id, actor, outcome, reason, expect=expect_state)
+        return service_requests.close_request(session, request_id, actor, outcome, reason, expect=expect_state)
 
     return close
 
@@ -167,7 +167,7 @@ def _closing(outcome: str) -> Callable[..., ServiceRequest]:
 def _collection_call(
     session: Session, request_id: int, actor: Actor, *, expect_state: str | None = None
 ) -> ServiceRequest:
-    return cases.collection_call(session, request_id, actor, expect=expect_state)
+    return service_requests.collection_call(session, request_id, actor, expect=expect_state)
 
 
 def _mark_for_delivery(

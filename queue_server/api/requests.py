@@ -1,4 +1,4 @@
-"""API endpoints for requests (cases): list (masked), open (handler and managers only),
+"""API endpoints for requests: list (masked), open (handler and managers only),
 fill in, advance, reject, withdraw and the collection call."""
 
 from __future__ import annotations

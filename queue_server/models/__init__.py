@@ -1,7 +1,6 @@
 """The data model, one module per concept."""
 
 from queue_server.models.appointment import Appointment, RemoteToken
-from queue_server.models.case import ServiceRequest
 from queue_server.models.centre import (
     CatalogueService,
     Centre,
@@ -15,6 +14,7 @@ from queue_server.models.delivery import Delivery
 from queue_server.models.event import ChainHead, Event, WitnessedCheckpoint
 from queue_server.models.feedback import Feedback, Notification, NotificationStatus, SmsPart, SmsRecipient
 from queue_server.models.people import Device, Staff, StaffApiKey
+from queue_server.models.request import ServiceRequest
 from queue_server.models.security import EventNote, LoginSession
 from queue_server.models.stats import Alert, AlertSettings, DailyStat, DailyStatDay
 from queue_server.models.sync import NodeSyncState, SyncedEvent, SyncedRow, SyncNode

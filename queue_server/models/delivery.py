@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from queue_server.clock import utcnow
 from queue_server.extensions import db
-from queue_server.models.case import ServiceRequest
+from queue_server.models.request import ServiceRequest
 from queue_server.models.types import UTCDateTime, enum_column
 from queue_server.states import DeliveryState
 

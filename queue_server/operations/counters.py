@@ -1,6 +1,9 @@
-"""Opening, pausing and closing counters. One clerk per counter, one counter per clerk."""
+"""Opening, pausing and closing counters, and which console has one. One clerk per
+counter, one counter per clerk, one console per counter."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,4 +114,35 @@ def resume_counter(session: Session, counter_id: int, actor: Actor) -> Counter:
     session.flush()
     append_event(session, counter.centre_id, "counter_resumed", actor, counter_id=counter.id)
     announce.counter_changed(session, counter)
+    return counter
+
+
+def claim_console(
+    session: Session, counter_id: int, actor: Actor, console_id: str, is_live: Callable[[str], bool]
+) -> Counter:
+    """Make this console (a browser tab, ``console_id``) the one of the clerk's counter.
+    Refused while another console of the counter is connected (``is_live``); a console
+    that is gone is replaced."""
+    counter = counter_for_update(session, counter_id, actor)
+    if counter.staff_id != actor.id:
+        raise Forbidden(N_("Counter %(number)s is not yours: open it first."), number=counter.number)
+    current = counter.session_id
+    if current == console_id:
+        return counter
+    if current and is_live(current):
+        raise Conflict(
+            N_("Counter %(number)s is already open in another window."),
+            code="counter_open_elsewhere",
+            number=counter.number,
+        )
+    counter.session_id = console_id
+    session.flush()
+    append_event(
+        session,
+        counter.centre_id,
+        "counter_console_claimed",
+        actor,
+        counter_id=counter.id,
+        data={"took_over": bool(current)},
+    )
     return counter

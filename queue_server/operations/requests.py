@@ -1,4 +1,4 @@
-"""Requests (cases): opened when service of a token starts, processed and closed the same day.
+"""Requests: opened when service of a token starts, processed and closed the same day.
 
 Life cycle: ``open → in_process → ready → delivered``, or ``rejected`` / ``withdrawn`` with
 a reason from any unfinished state. A request is recorded (``open → in_process``) only with
@@ -477,7 +477,7 @@ def require_closable(session: Session, token: Token, actor: Actor | None = None,
     recorded, not half filled in; and for an on-the-spot service finished, since the
     citizen leaves with the outcome. Same-day and longer requests may go on after the token
     (the citizen is called back for collection or collects later). A request left untouched
-    is withdrawn with the token's outcome as the reason, so no empty case stays open."""
+    is withdrawn with the token's outcome as the reason, so no empty request stays open."""
     unfinished = session.scalars(
         select(ServiceRequest)
         .where(ServiceRequest.token_id == token.id, ServiceRequest.state.in_(UNFINISHED))

@@ -1,4 +1,4 @@
-"""Requests (cases): the application processed for a citizen after service starts."""
+"""Requests: the application processed for a citizen after service starts."""
 
 from __future__ import annotations
 
