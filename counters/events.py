@@ -15,19 +15,22 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from counters import console
-from queue_server import queue_state, ticket_printing
 from queue_server import rooms as room
+from queue_server import ticket_printing
 from queue_server.actions import COUNTER_ACTIONS, REQUEST_ACTIONS, TOKEN_ACTIONS, Action
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, DomainError, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import Counter, Priority, Token
-from queue_server.operations import requests as cases
+from queue_server.operations import requests as service_requests
 from queue_server.operations.deliveries import delivery_staff
+from queue_server.read import console as read_console
+from queue_server.read import queue_state
+from queue_server.read import requests as shown
 from queue_server.realtime.hub import on_leave, socket_actor
 from queue_server.realtime.screens import screen
 from queue_server.redis_link import redis_client
-from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
+from queue_server.unit_of_work import current_session, end_reading, reading, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
     with _presence_lock:
         _presence.setdefault(str(data["console"]), set()).add(sid)
     _shared_presence(str(data["console"]), joined=sid)
-    state = console.console_state(s, counter, who)
+    state = read_console.console_state(s, counter, who)
     return [room.counters(counter.centre_id), room.counter(counter.id)], state
 
 
@@ -218,8 +221,8 @@ def _request_op(action: Action) -> Handler:
         inputs = action.inputs({**data, "expect_state": _expect(data)})
         done = action.run(s, _request_id(data), who, **inputs)
         if action.result == "delivery":  # a delivery step: the delivery and its request
-            return {"delivery": delivery_staff(done), "request": cases.request_detail(done.request, who)}
-        return {"request": cases.request_detail(done, who)}
+            return {"delivery": delivery_staff(done), "request": shown.request_detail(done.request, who)}
+        return {"request": shown.request_detail(done, who)}
 
     return handle
 
@@ -229,20 +232,20 @@ def _request_save(s: Session, counter: Counter, who: Actor, data: dict[str, Any]
     if not isinstance(fields, dict):
         raise ValidationFailed(N_("Send the request's fields."))
     request_id = _request_id(data)
-    current = cases.request_for(s, request_id, who)
-    if data.get("record") and current.state == cases.S.OPEN:
-        req = cases.advance_request(
-            s, request_id, who, to=cases.S.IN_PROCESS.value, expect=_expect(data), fields=fields
+    current = service_requests.request_for(s, request_id, who)
+    if data.get("record") and current.state == service_requests.S.OPEN:
+        req = service_requests.advance_request(
+            s, request_id, who, to=service_requests.S.IN_PROCESS.value, expect=_expect(data), fields=fields
         )
     else:
-        req = cases.update_request(s, request_id, who, fields, expect=_expect(data))
-    return {"request": cases.request_detail(req, who)}
+        req = service_requests.update_request(s, request_id, who, fields, expect=_expect(data))
+    return {"request": shown.request_detail(req, who)}
 
 
 def _request_detail(s: Session, counter: Counter, who: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    req = cases.request_for(s, _request_id(data), who)
-    detail = cases.request_detail(req, who)
-    detail["untouched"] = cases.is_untouched(req)
+    req = service_requests.request_for(s, _request_id(data), who)
+    detail = shown.request_detail(req, who)
+    detail["untouched"] = shown.is_untouched(req)
     return {"request": detail}
 
 
@@ -277,16 +280,20 @@ def on_console_action(data: Any = None) -> dict[str, Any]:
             raise ValidationFailed(N_("Unknown action."))
         handler = ACTIONS[data["action"]]
 
-        def work(s: Session) -> dict[str, Any]:
+        def work(s: Session) -> tuple[dict[str, Any], int | None]:
             counter = console.require_console(s, data.get("counter"), who, data.get("console"))
             result = handler(s, counter, who, data)
             if data["action"] == "close":
-                return {"ok": True, "closed": True}
-            s.flush()
-            s.refresh(counter)
-            return {"ok": True, **result, "state": console.console_state(s, counter, who)}
+                return {"ok": True, "closed": True}, None
+            return {"ok": True, **result}, counter.id
 
-        return run_in_transaction(work)
+        reply, counter_id = run_in_transaction(work)
+        if counter_id is not None:  # what the console draws, read after the commit
+            with reading() as s:
+                counter = s.get(Counter, counter_id)
+                if counter is not None:
+                    reply["state"] = read_console.console_state(s, counter, who)
+        return reply
     except DomainError as exc:
         end_reading()  # a refusal before the unit of work began (the unit rolls back its own)
         reply = error_reply(exc)
@@ -311,11 +318,8 @@ def _issue(who: Actor, data: dict[str, Any]) -> dict[str, Any]:
         lambda s: console.require_console(s, data.get("counter"), who, data.get("console")).id
     )
     issued = ticket_printing.issue_and_print(counter_id, who, service, priority)
-    state = run_in_transaction(
-        lambda s: console.console_state(
-            s, console.require_console(s, counter_id, who, data.get("console")), who
-        )
-    )
+    with reading() as s:
+        state = read_console.console_state(s, console.require_console(s, counter_id, who, data.get("console")), who)
     return {"ok": True, "issued": issued, "state": state}
 
 
@@ -327,7 +331,7 @@ def _fresh_state(data: Any) -> dict[str, Any] | None:
             return None
         s = current_session()
         counter = console.require_console(s, data.get("counter"), who, data.get("console"))
-        return console.console_state(s, counter, who)
+        return read_console.console_state(s, counter, who)
     except DomainError:
         return None
     finally:

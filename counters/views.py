@@ -18,6 +18,7 @@ from queue_server.http_errors import translate
 from queue_server.models import Centre
 from queue_server.operations.counters import claim_console
 from queue_server.ratelimit import enforce
+from queue_server.read import console as read_console
 from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
 
@@ -69,7 +70,7 @@ def index() -> ResponseReturnValue:
     centre = s.get(Centre, who.centre_id) if who.centre_id else None
     if held is None:
         return render_template(
-            "counters/pick.html", who=who, centre=centre, counters=console.counter_list(s, who), error=""
+            "counters/pick.html", who=who, centre=centre, counters=read_console.counter_list(s, who), error=""
         )
     return render_template("counters/console.html", who=who, centre=centre, counter=held, strings=strings())
 
@@ -123,7 +124,7 @@ def open_counter() -> ResponseReturnValue:
             "counters/pick.html",
             who=who,
             centre=centre,
-            counters=console.counter_list(s, who),
+            counters=read_console.counter_list(s, who),
             error=events.message_of(exc),
         )
         return page, exc.status

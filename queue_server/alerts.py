@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import statistics
 from queue_server.clock import utcnow
 from queue_server.models import Alert, AlertSettings, Centre
+from queue_server.read import statistics
 
 WAIT_OVER_TARGET = "wait_over_target"
 QUEUE_TOO_LONG = "queue_too_long"

@@ -340,7 +340,7 @@ def verify_centre(session: Session, centre: Centre) -> AuditReport:
 def day_checkpoint(session: Session, centre: Centre, day: date) -> dict[str, Any] | None:
     """The checkpoint that closes a day: its end-of-day checkpoint, else the last one signed
     during the day."""
-    from queue_server.statistics import day_bounds
+    from queue_server.read.statistics import day_bounds
 
     start, end = day_bounds(centre, day, day)
     found = list(
@@ -369,7 +369,7 @@ def day_checkpoint(session: Session, centre: Centre, day: date) -> dict[str, Any
 def export_day(session: Session, centre: Centre, day: date) -> dict[str, Any]:
     """A self-verifying file of one day: the day's records, continued up to the first
     checkpoint that covers the last of them, with the public key that signed them."""
-    from queue_server.statistics import day_bounds
+    from queue_server.read.statistics import day_bounds
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     start, end = day_bounds(centre, day, day)

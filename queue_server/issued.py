@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import current_app, request
 
-from queue_server import queue_state
 from queue_server.operations import IssuedToken
+from queue_server.read import queue_state
 
 
 def tracking_url(public_code: str) -> str:

@@ -81,3 +81,18 @@ def test_the_core_has_no_import_cycles() -> None:
 def test_a_cycle_through_a_lazy_import_is_found() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_read_layer_imports_no_operation() -> None:
+    """``queue_server/read`` computes read models and never changes state: nothing in it
+    imports ``queue_server.operations`` (the operations may read a model to decide)."""
+    found = []
+    for path in sorted((ROOT / "queue_server" / "read").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            found += [f"{path.name}: {n}" for n in names if n.startswith("queue_server.operations")]
+    assert found == []

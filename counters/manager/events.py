@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import alerts, queue_state, rooms, statistics
+from queue_server import alerts, rooms
 from queue_server.actors import Actor
 from queue_server.auth import admits
 from queue_server.clock import utcnow
@@ -47,6 +47,7 @@ from queue_server.models import (
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink
+from queue_server.read import queue_state, statistics
 from queue_server.realtime.screens import screen
 from queue_server.realtime.workers import Worker
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction

@@ -35,7 +35,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from counters.manager import events
 from counters.manager.tables import TABLE_NAMES, report_tables
-from queue_server import alerts, statistics
+from queue_server import alerts
 from queue_server.actors import Actor
 from queue_server.api.reports import report_range, report_service
 from queue_server.audit_verify import canonical, fingerprint, key_id
@@ -48,6 +48,7 @@ from queue_server.operations import alerts as alert_changes
 from queue_server.operations import deliveries
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
+from queue_server.read import statistics
 from queue_server.redirects import safe_next
 from queue_server.unit_of_work import current_session, run_in_transaction
 

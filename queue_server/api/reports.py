@@ -8,7 +8,7 @@ from typing import Any, Literal
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_server import alerts, statistics
+from queue_server import alerts
 from queue_server.api import bp
 from queue_server.api.registry import endpoint
 from queue_server.api.schemas import Strict
@@ -18,6 +18,7 @@ from queue_server.errors import N_, Forbidden, ValidationFailed
 from queue_server.models import Centre, Service
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for, service_by_code
+from queue_server.read import statistics
 from queue_server.unit_of_work import current_session
 
 MAX_REPORT_DAYS = 1100  # three years in one report

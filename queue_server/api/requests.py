@@ -20,6 +20,7 @@ from queue_server.errors import N_, NotFound, ValidationFailed
 from queue_server.models import ServiceRequest, Token
 from queue_server.operations import requests as ops
 from queue_server.operations.lookup import centre_for
+from queue_server.read import requests as shown
 from queue_server.unit_of_work import current_session
 
 
@@ -102,7 +103,7 @@ def _actor():  # type: ignore[no-untyped-def]
 
 
 def _detail(req: ServiceRequest) -> dict[str, Any]:
-    return ops.request_detail(req, _actor())
+    return shown.request_detail(req, _actor())
 
 
 @endpoint(
@@ -124,18 +125,18 @@ def list_requests(code: str) -> Any:
     scope = request.args.get("scope", "open")
     if scope not in ("open", "today"):
         raise ValidationFailed(N_("Unknown scope %(scope)s."), scope=scope[:20])
-    rows = ops.open_requests_of(session, who, centre)
+    rows = shown.open_requests_of(session, who, centre)
     if scope == "today":
         query = select(ServiceRequest).where(
             ServiceRequest.centre_id == centre.id,
             ServiceRequest.business_day == centre.business_day(),
-            ServiceRequest.state.in_(ops.FINISHED),
+            ServiceRequest.state.in_(shown.FINISHED),
         )
         if not who.is_manager:
             query = query.where(ServiceRequest.staff_id == who.id)
         rows += list(session.scalars(query.order_by(ServiceRequest.id)).all())
     now = utcnow()
-    return {"centre": centre.code, "requests": [ops.request_summary(r, now) for r in rows]}
+    return {"centre": centre.code, "requests": [shown.request_summary(r, now) for r in rows]}
 
 
 @endpoint(
@@ -168,7 +169,7 @@ def token_request(token_id: int) -> Any:
     who = _actor()
     if token is None or not who.may_act_in(token.centre_id):
         raise NotFound(N_("No token %(id)s."), id=token_id)
-    req = ops.request_of_token(session, token)
+    req = shown.request_of_token(session, token)
     if req is None:
         raise NotFound(N_("Token %(number)s has no request yet: start service first."), number=token.number)
     return _detail(ops.request_for(session, req.id, who))

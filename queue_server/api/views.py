@@ -15,7 +15,7 @@ from flask_wtf.csrf import generate_csrf
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from queue_server import operations, queue_state, ticket_printing
+from queue_server import operations, ticket_printing
 from queue_server.actions import COUNTER_ACTIONS, TOKEN_ACTIONS, Action
 from queue_server.api import bp
 from queue_server.api import schemas as s
@@ -36,6 +36,7 @@ from queue_server.issued import issued_body
 from queue_server.models import Counter, Device, DeviceKind, Staff, Token
 from queue_server.operations.lookup import centre_for
 from queue_server.ratelimit import enforce
+from queue_server.read import queue_state
 from queue_server.unit_of_work import current_session
 
 READERS = ("staff", "kiosk", "display")
@@ -245,7 +246,7 @@ link("api_token_complete", 200, "GetToken", "api_get_token", parameters=_TOKEN)
     errors=(404, 429),
 )
 def track(code: str) -> Any:
-    from queue_server.tracking import track_view
+    from queue_server.read.tracking import track_view
 
     return track_view(current_session(), code, request.remote_addr or "?")
 

@@ -5,7 +5,7 @@ issue, counter, clerk) with the counts and sums every report figure is made of; 
 kept as a sorted list of seconds so percentiles over any date range stay exact.
 ``DailyStatDay`` marks a day as aggregated, with the token states it was built from, so a
 report can tell a stored day that is still true from one that changed since.
-Rows are written for days with no token left open (``queue_server.statistics``).
+Rows are written for days with no token left open (``queue_server.read.statistics``).
 """
 
 from __future__ import annotations

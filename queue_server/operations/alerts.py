@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import rooms, statistics
+from queue_server import rooms
 from queue_server.actors import SYSTEM, Actor
 from queue_server.alerts import LIMITS, Thresholds, conditions, open_key, thresholds_for
 from queue_server.audit import append_event
@@ -25,6 +25,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Forbidden, NotFound, ValidationFailed
 from queue_server.models import Alert, AlertSettings, Centre
 from queue_server.publish import Message, publish
+from queue_server.read import statistics
 
 
 @dataclass

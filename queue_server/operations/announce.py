@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session
 
-from queue_server import notify, queue_state, rooms
+from queue_server import notify, rooms
 from queue_server.models import (
     Centre,
     Counter,
@@ -25,7 +25,8 @@ from queue_server.models import (
 )
 from queue_server.operations import sms
 from queue_server.publish import Message, publish, publish_built
-from queue_server.tracking import track_payload
+from queue_server.read import queue_state
+from queue_server.read.tracking import track_payload
 
 ALMOST_TURN = "almost_turn"
 REQUEST_READY = "request_ready"

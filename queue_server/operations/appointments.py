@@ -31,7 +31,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from queue_server import centre_days, notify, queue_state, ratelimit, slots
+from queue_server import centre_days, notify, ratelimit, slots
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
@@ -49,6 +49,7 @@ from queue_server.models import (
 )
 from queue_server.operations.lookup import service_by_code
 from queue_server.operations.tokens import IssuedToken, issue_token
+from queue_server.read import queue_state
 
 CITIZEN = Actor("citizen", name="citizen")
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: read out and typed

@@ -23,7 +23,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, FieldInvalid, ValidationFailed
 from queue_server.models import Centre, Delivery, DeliveryState, RequestState, ServiceRequest
 from queue_server.operations import requests
-from queue_server.tracking import delivery_public
+from queue_server.read.tracking import delivery_public
 
 ADDRESS_MIN, ADDRESS_MAX = 10, 300
 COURIER_MAX = 60

@@ -11,14 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state, ratelimit
+from queue_server import ratelimit
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, ValidationFailed
 from queue_server.models import Centre, Counter, Feedback, Service, Token, TokenState
 from queue_server.models.feedback import COMMENT_MAX, RATING_MAX, RATING_MIN
-from queue_server.tracking import find_tracked, is_pending, request_public
+from queue_server.read import queue_state
+from queue_server.read.tracking import find_tracked, is_pending, request_public
 
 CITIZEN = Actor("citizen", name="citizen")
 LANGUAGES = ("ur", "en")

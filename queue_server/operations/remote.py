@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queue_server import centre_days, queue_state, ratelimit
+from queue_server import centre_days, ratelimit
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
@@ -26,6 +26,7 @@ from queue_server.models import Centre, RemoteToken, SmsRecipient, Token
 from queue_server.models.token import OPEN_STATES
 from queue_server.operations import announce, appointments
 from queue_server.operations.tokens import IssuedToken, issue_token
+from queue_server.read import queue_state
 
 PER_CLIENT = 10
 PER_CLIENT_WINDOW = 600

@@ -16,8 +16,8 @@ from queue_server.models import (
     DailyStat,
     DailyStatDay,
 )
-from queue_server.statistics.figures import Tally, tally_facts
-from queue_server.statistics.sources import day_states, is_settled, service_targets, token_facts
+from queue_server.read.statistics.figures import Tally, tally_facts
+from queue_server.read.statistics.sources import day_states, is_settled, service_targets, token_facts
 
 
 def store_days(

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queue_server import centre_days, queue_state
+from queue_server import centre_days
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.centre_days import DayHours
@@ -48,6 +48,7 @@ from queue_server.models import (
     WorkProfileEntry,
 )
 from queue_server.operations import announce
+from queue_server.read import queue_state
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")

@@ -19,7 +19,7 @@ from queue_server.clock import utcnow
 from queue_server.errors import N_, Conflict, NotAuthenticated, NotFound
 from queue_server.formats import mask_phone, normalise_phone
 from queue_server.models import SmsPart, SmsRecipient, Token, TokenState
-from queue_server.tracking import find_tracked
+from queue_server.read.tracking import find_tracked
 
 CITIZEN = Actor("citizen", name="citizen")
 LANGUAGES = ("ur", "en")

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from queue_server import dispatch, queue_state
+from queue_server import dispatch
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
@@ -42,6 +42,7 @@ from queue_server.operations.lookup import (
 from queue_server.operations.notes import attach_note, reason_fields
 from queue_server.operations.numbering import format_number, new_public_code, next_value
 from queue_server.operations.requests import open_request, require_closable
+from queue_server.read import queue_state
 
 MAX_CALL_ATTEMPTS = 25
 OUTCOMES = ("served", "referred", "documents_missing", "not_eligible", "other")

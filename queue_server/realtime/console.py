@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from queue_server import operations, queue_state
+from queue_server import operations
 from queue_server.actions import token_action
 from queue_server.errors import N_, DomainError, ValidationFailed
 from queue_server.extensions import db
+from queue_server.read import queue_state
 from queue_server.realtime.hub import error_reply, payload_id, require, socket_actor
 from queue_server.unit_of_work import run_in_transaction
 

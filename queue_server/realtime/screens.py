@@ -21,13 +21,13 @@ from flask_socketio import rooms as client_rooms
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state
 from queue_server import rooms as room
 from queue_server.actors import Actor
 from queue_server.errors import N_, DomainError, Forbidden, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import Centre, Counter
 from queue_server.operations.lookup import centre_for
+from queue_server.read import queue_state
 from queue_server.realtime.hub import error_reply, payload_id, payload_text, require, socket_actor
 from queue_server.realtime.presence import note_device_seen
 from queue_server.unit_of_work import current_session, noted_trouble, reading
@@ -118,7 +118,7 @@ def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
 
 @screen("track")
 def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    from queue_server.tracking import track_view
+    from queue_server.read.tracking import track_view
 
     code = payload_text(data, "code")
     if code is None:

@@ -32,7 +32,7 @@ from queue_server.models import (
 from queue_server.notify import LogNotifier, OutgoingNotification, deliver_pending, notifier_for
 from queue_server.operations import feedback as feedback_ops
 from queue_server.publish import Message, add_sink, remove_sink
-from queue_server.tracking import MISSES_PER_MINUTE, TRACKING_DAYS
+from queue_server.read.tracking import MISSES_PER_MINUTE, TRACKING_DAYS
 from tests.conftest import bearer
 from tests.support.factories import socketio_client
 

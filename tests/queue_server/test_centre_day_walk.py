@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import operations as ops
-from queue_server import statistics
 from queue_server.actors import SYSTEM, Actor
 from queue_server.audit import verify_chain
 from queue_server.models import Centre, Counter, CounterState, Event, Token, TokenState
+from queue_server.read import statistics
 from tests.support.factories import make_token, open_counter
 
 DAY = date(2026, 12, 4)  # a Friday; the next business day is a Saturday

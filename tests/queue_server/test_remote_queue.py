@@ -115,7 +115,7 @@ def test_the_number_of_a_phone_token_is_on_no_public_screen(
 ) -> None:
     """The number never reaches the hall's screen (its snapshot and page), the tracking
     view, the kiosk's list or the event log; the answer to the citizen shows it masked."""
-    from queue_server.queue_state import centre_snapshot  # noqa: PLC0415
+    from queue_server.read.queue_state import centre_snapshot  # noqa: PLC0415
 
     got = take(client, phone="0301-7654321")
     walk_in = client.post("/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer(keys["kiosk"])).get_json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from queue_server.statistics.figures import Passage, trend
+from queue_server.read.statistics.figures import Passage, trend
 
 TZ = ZoneInfo("Asia/Karachi")
 T0 = datetime(2026, 3, 2, 4, 7, tzinfo=UTC)  # 09:07 in Karachi

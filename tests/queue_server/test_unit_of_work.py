@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import operations, queue_state
+from queue_server import operations
 from queue_server.actors import Actor
 from queue_server.auth import AuditedLoginRefusal, staff_actor
 from queue_server.database import WriteInRead
@@ -24,6 +24,7 @@ from queue_server.errors import ValidationFailed
 from queue_server.extensions import db
 from queue_server.models import Centre, Counter, Priority, Staff
 from queue_server.publish import Message, add_sink, remove_sink
+from queue_server.read import queue_state
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
 from tests.support.factories import make_token, open_counter
 

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from counters.manager import events
-from queue_server import alerts, operations, statistics
+from queue_server import alerts, operations
 from queue_server.actors import Actor
 from queue_server.clock import utcnow
 from queue_server.models import Alert, Centre, Counter, Device, DeviceKind, Event
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.printing import record_printer_status
+from queue_server.read import statistics
 from queue_server.realtime.presence import presence
 from tests.conftest import bearer
 from tests.counters.manager.test_reports import login

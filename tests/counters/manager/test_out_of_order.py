@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from queue_server import operations as ops
-from queue_server import statistics
 from queue_server.actors import SYSTEM, Actor
 from queue_server.clock import local_day
 from queue_server.errors import Conflict
 from queue_server.models import Centre, Counter
+from queue_server.read import statistics
 from queue_server.states import Priority
 from tests.conftest import bearer
 from tests.counters.manager.test_reports import login

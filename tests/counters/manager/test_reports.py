@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queue_server import statistics
 from queue_server.models import Centre, DailyStat, DailyStatDay, Event, Service, Token, TokenState
 from queue_server.operations import settlement
+from queue_server.read import statistics
 from tests.conftest import bearer
 from tests.counters.manager.simulate import TUESDAY, expected_from_events, local, simulate_day
 

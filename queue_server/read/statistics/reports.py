@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state
 from queue_server.clock import utcnow
 from queue_server.models import (
     Centre,
     DailyStat,
     DailyStatDay,
 )
-from queue_server.statistics.figures import (
+from queue_server.read import queue_state
+from queue_server.read.statistics.figures import (
     GrainTallies,
     Tally,
     extra_figures,
@@ -26,7 +26,7 @@ from queue_server.statistics.figures import (
     tally_facts,
     wait_distribution,
 )
-from queue_server.statistics.sources import (
+from queue_server.read.statistics.sources import (
     day_states,
     feedback_figures,
     out_of_order,

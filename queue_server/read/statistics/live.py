@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state
 from queue_server.clock import utcnow
 from queue_server.models import (
     Alert,
@@ -18,8 +17,9 @@ from queue_server.models import (
     Token,
     TokenState,
 )
-from queue_server.statistics.figures import Passage, Tally, trend
-from queue_server.statistics.sources import (
+from queue_server.read import queue_state
+from queue_server.read.statistics.figures import Passage, Tally, trend
+from queue_server.read.statistics.sources import (
     day_bounds,
     device_status,
     estimate_errors,

@@ -1,6 +1,6 @@
 """Pure figures: tallies of token facts, ratios, percentiles, wait distributions. No
 session, no Flask: the same definitions for the live view, the reports, CSV and the
-printed daily report (see ``queue_server.statistics``)."""
+printed daily report (see ``queue_server.read.statistics``)."""
 
 from __future__ import annotations
 

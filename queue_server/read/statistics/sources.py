@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import ARRAY, Integer, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state
 from queue_server.models import (
     Alert,
     Centre,
@@ -27,8 +26,9 @@ from queue_server.models import (
 )
 from queue_server.models.feedback import Feedback
 from queue_server.models.token import OPEN_STATES
+from queue_server.read import queue_state
+from queue_server.read.statistics.figures import Extra, TokenFact, mean_of
 from queue_server.states import PRINTER_FAULTS
-from queue_server.statistics.figures import Extra, TokenFact, mean_of
 from queue_server.sync.rows import synced_callers
 
 CALL_KINDS = ("token_called", "token_called_specific")

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state, ratelimit
+from queue_server import ratelimit
 from queue_server.errors import N_, NotFound, RateLimited
 from queue_server.models import (
     Counter,
@@ -32,6 +32,7 @@ from queue_server.models import (
     Token,
     TokenState,
 )
+from queue_server.read import queue_state
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
 TRACKING_DAYS = 7

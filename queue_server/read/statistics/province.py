@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_server import queue_state
 from queue_server.clock import utcnow
 from queue_server.models import (
     Centre,
@@ -20,9 +19,10 @@ from queue_server.models import (
     Token,
     TokenState,
 )
-from queue_server.statistics.figures import Tally, TokenFact
-from queue_server.statistics.live import alert_public
-from queue_server.statistics.sources import device_status, open_alerts
+from queue_server.read import queue_state
+from queue_server.read.statistics.figures import Tally, TokenFact
+from queue_server.read.statistics.live import alert_public
+from queue_server.read.statistics.sources import device_status, open_alerts
 
 
 def province(

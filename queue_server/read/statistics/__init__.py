@@ -26,8 +26,7 @@ The package: ``figures`` (pure), ``sources`` (queries), ``live`` (the live view)
 ``province`` (the province view), ``reports`` (ranges of days), ``stored`` (settling days
 into ``daily_stats``, the one writer)."""
 
-from queue_server.states import PRINTER_FAULTS
-from queue_server.statistics.figures import (
+from queue_server.read.statistics.figures import (
     DIMS,
     WAIT_BUCKETS,
     Extra,
@@ -43,18 +42,18 @@ from queue_server.statistics.figures import (
     tally_facts,
     wait_distribution,
 )
-from queue_server.statistics.live import (
+from queue_server.read.statistics.live import (
     alert_public,
     live_centre,
 )
-from queue_server.statistics.province import (
+from queue_server.read.statistics.province import (
     province,
 )
-from queue_server.statistics.reports import (
+from queue_server.read.statistics.reports import (
     grain_tallies,
     report,
 )
-from queue_server.statistics.sources import (
+from queue_server.read.statistics.sources import (
     CALL_KINDS,
     OPEN_STATE_VALUES,
     OUT_OF_ORDER_KINDS,
@@ -81,6 +80,7 @@ from queue_server.statistics.sources import (
     staff_names,
     token_facts,
 )
+from queue_server.states import PRINTER_FAULTS
 
 __all__ = [
     "CALL_KINDS",
