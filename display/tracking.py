@@ -4,7 +4,7 @@ No login, phone-first, Urdu and English. It shows the token, its place and expec
 live over the socket (screen ``track``) with polling of ``/api/v1/track/<code>`` when
 websockets are blocked; the call ("go to counter 3 now") with a chime and vibration; the
 request's state after service; and the feedback form once the token is done. It shows
-nothing personal: the page and its data come from ``queue_server.tracking.track_view``.
+nothing personal: the page and its data come from ``queue_server.read.tracking.track_view``.
 An unknown or expired code gets a friendly page in both languages, never an error.
 """
 
@@ -17,7 +17,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from queue_server.errors import NotFound, RateLimited
-from queue_server.tracking import TRACKING_DAYS, track_view
+from queue_server.read.tracking import TRACKING_DAYS, track_view
 from queue_server.unit_of_work import current_session
 
 bp = Blueprint(

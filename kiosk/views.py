@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from kiosk import issuing
 from kiosk.printing import PrinterStatus
 from kiosk.ticket import TicketData, ticket_png
-from queue_server import operations, queue_state, ticket_printing
+from queue_server import operations, ticket_printing
 from queue_server.actors import Actor
 from queue_server.api.registry import parse_body
 from queue_server.api.schemas import IssueTokenIn, Strict
@@ -48,6 +48,7 @@ from queue_server.operations.devices import SEEN_EVERY, note_seen
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
+from queue_server.read import queue_state
 from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 
 bp = Blueprint(
