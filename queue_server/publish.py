@@ -12,6 +12,7 @@ only for the change itself. Builders and plain messages go out in the order they
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,30 +80,29 @@ def _deliver(message: Message) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, [])
-    if not any(isinstance(callback, _Built) for callback in pending):
-        _run(pending, None)
-        return
+    from queue_server.database import read_only
     from queue_server.unit_of_work import reading_beside
 
-    try:
-        with reading_beside(session) as reader:
-            _run(pending, reader)
-    except Exception:  # the database gone since the commit: what was built went out
-        log.exception("after-commit read models failed")
-
-
-def _run(pending: list[Callable[[], None] | _Built], reader: Session | None) -> None:
-    for callback in pending:
-        try:
-            if isinstance(callback, _Built):
-                assert reader is not None
-                for message in callback.build(reader):
-                    _deliver(message)
-            else:
-                callback()
-        except Exception:  # a dead screen must not undo a committed token
-            log.exception("after-commit side effect failed")
+    pending = session.info.pop(_PENDING, [])
+    with contextlib.ExitStack() as reader_scope:
+        reader: Session | None = None  # opened for the first builder, closed at the end
+        for callback in pending:
+            try:
+                if isinstance(callback, _Built):
+                    reader = reader or reader_scope.enter_context(reading_beside(session))
+                    try:
+                        with read_only():  # a builder that wrote would be refused
+                            messages = list(callback.build(reader))
+                    except Exception:
+                        reader_scope.close()  # the next builder reads afresh
+                        reader = None
+                        raise
+                    for message in messages:
+                        _deliver(message)
+                else:
+                    callback()
+            except Exception:  # a dead screen (or a database gone since) must not undo a committed token
+                log.exception("after-commit side effect failed")
 
 
 @event.listens_for(Session, "after_rollback")

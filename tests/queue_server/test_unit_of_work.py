@@ -23,7 +23,7 @@ from queue_server.database import WriteInRead
 from queue_server.errors import ValidationFailed
 from queue_server.extensions import db
 from queue_server.models import Centre, Counter, Priority, Staff
-from queue_server.publish import Message, add_sink, remove_sink
+from queue_server.publish import Message, add_sink, publish, publish_built, remove_sink
 from queue_server.read import queue_state
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
 from tests.support.factories import make_token, open_counter
@@ -260,3 +260,39 @@ def test_every_message_of_a_day_carries_its_centre(session: Session, centre: Cen
     positions = [m for m in sent if m.event == "position"]
     assert positions and all(len(m.rooms) == 1 and m.rooms[0].startswith("token:") for m in positions)
     assert not any(m.event == "token_changed" and "ahead" in m.payload and "view" not in m.payload for m in sent)
+
+
+def test_a_builder_that_fails_or_writes_stops_nothing_else(
+    app: Flask, session: Session, centre: Centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read model that cannot be built (or that tries to write, which the read refuses)
+    is logged; the messages queued around it still go out, and the commit stands."""
+    centre_id = centre.id
+    end_reading()
+    sent: list[str] = []
+
+    def sink(message: Message) -> None:
+        sent.append(message.event)
+
+    def writes(reader: Session) -> list[Message]:
+        reader.get(Centre, centre_id).name_en = "Written by a read"
+        reader.flush()
+        return [Message("never", ("r",), centre_id=centre_id)]
+
+    def work(s: Session) -> None:
+        s.get(Centre, centre_id).name_en = "Committed"
+        publish(s, Message("before", ("r",), centre_id=centre_id))
+        publish_built(s, lambda _reader: [Message("broken", ("r",), {"x": 1 / 0})])
+        publish_built(s, writes)
+        publish(s, Message("after", ("r",), centre_id=centre_id))
+        publish_built(s, lambda reader: [Message("built", ("r",), {"name": reader.get(Centre, centre_id).name_en})])
+
+    add_sink(sink)
+    try:
+        with caplog.at_level(logging.ERROR):
+            run_in_transaction(work)
+    finally:
+        remove_sink(sink)
+    assert sent == ["before", "after", "built"]
+    assert any(isinstance(r.exc_info and r.exc_info[1], WriteInRead) for r in caplog.records)
+    assert _name(session, centre_id) == "Committed"
