@@ -44,11 +44,11 @@ from queue_server.i18n import LANGUAGES, both
 from queue_server.issued import issued_body, tracking_url
 from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
 from queue_server.operations import appointments, remote
-from queue_server.operations.devices import SEEN_EVERY, note_seen
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
 from queue_server.read import queue_state
+from queue_server.realtime.presence import presence
 from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
 
 bp = Blueprint(
@@ -612,22 +612,21 @@ class TicketUnavailable(DomainError):
 def status_view(centre: str) -> Any:
     """The kiosk's printer now and the server's answer itself: the page shows "out of
     service" when this fails or the printer is down (for a kiosk that refuses then), and
-    recovers by itself. A printer status change is recorded (event and staff alert)."""
+    recovers by itself. The kiosk is noted as seen (in memory: the presence worker writes
+    it); only a printer status change is recorded here (event and staff alert), in a unit
+    of work of its own."""
     kiosk = calling_kiosk(centre)
     release_database()
     checked = issuing.check_printer(kiosk.printer)
     observed = checked.value if checked is not None else "none"
     now = utcnow()
-    changed = observed not in ("unknown", kiosk.printer_status)
-    stale = kiosk.last_seen_at is None or now - kiosk.last_seen_at > SEEN_EVERY
-    if changed or stale:
+    presence().note(kiosk.device_id, now)
+    if observed not in ("unknown", kiosk.printer_status):
 
         def note(s: Session) -> None:
-            note_seen(s, kiosk.device_id, now)
-            if changed:
-                device = s.get(Device, kiosk.device_id)
-                assert device is not None
-                record_printer_status(s, device, observed, kiosk.actor)
+            device = s.get(Device, kiosk.device_id)
+            assert device is not None
+            record_printer_status(s, device, observed, kiosk.actor)
 
         run_in_transaction(note)
     centre_row = current_session().get(Centre, kiosk.centre_id)

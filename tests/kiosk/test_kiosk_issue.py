@@ -37,6 +37,7 @@ from queue_server.models import (
 )
 from queue_server.operations.printing import record_print_result
 from queue_server.publish import Message, add_sink, remove_sink
+from queue_server.realtime.presence import presence
 from queue_server.seed import SeedResult
 from tests.conftest import bearer
 from tests.fakes.escpos_printer import FakeEscposPrinter
@@ -482,9 +483,13 @@ def test_kiosk_status_reports_the_printer_and_records_changes(
         "when_down": "screen",
     }
     use_printer(app, network(fake_printer))
+    seen_before = fresh(app, lambda s: kiosk_device(s).last_seen_at)
     ok = kiosk.request("GET", "/kiosk/demo/status").get_json()
     assert ok["printer"]["status"] == "ok" and ok["printer"]["can_print"] is True
-    assert fresh(app, lambda s: kiosk_device(s).last_seen_at) is not None
+    assert fresh(app, lambda s: kiosk_device(s).last_seen_at) == seen_before, "looking writes nothing"
+    assert fresh(app, lambda s: kiosk_device(s).id) in presence(app).pending()
+    presence(app).run_once()
+    assert fresh(app, lambda s: kiosk_device(s).last_seen_at) is not None, "the presence worker does"
 
     fake_printer.mode = "cover_open"
     down = kiosk.request("GET", "/kiosk/demo/status").get_json()["printer"]
