@@ -107,26 +107,32 @@ def test_a_savepoint_is_undone_alone(app: Flask, session: Session, centre: Centr
     assert _name(session, centre_id) == "Outer"
 
 
+def another_writer_renames(app: Flask, centre_id: int, name: str = "Written") -> bool:
+    """Whether a writer on another thread gets the centre renamed within 30 s."""
+    wrote = threading.Event()
+
+    def writer() -> None:
+        with app.app_context():
+            run_in_transaction(lambda s: setattr(s.get(Centre, centre_id), "name_en", name))
+            db.session.remove()
+            wrote.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    done = wrote.wait(30)
+    thread.join()
+    return done
+
+
 def test_a_reading_unit_holds_no_write_lock_and_ends_its_transaction(
     app: Flask, session: Session, centre: Centre
 ) -> None:
     centre_id = centre.id
     end_reading()  # the fixtures' own transaction
-    wrote = threading.Event()
-
-    def writer() -> None:
-        with app.app_context():
-            run_in_transaction(lambda s: setattr(s.get(Centre, centre_id), "name_en", "Written"))
-            db.session.remove()
-            wrote.set()
-
     with reading() as s:
         seen = s.scalars(select(Centre.name_en).where(Centre.id == centre_id)).one()
-        thread = threading.Thread(target=writer)
-        thread.start()
-        assert wrote.wait(30), "a write waited for a reader"
+        assert another_writer_renames(app, centre_id), "a write waited for a reader"
         assert s.in_transaction()
-    thread.join()
     assert seen != "Written"
     assert not db.session().in_transaction()
     assert _name(session, centre_id) == "Written"
@@ -167,21 +173,10 @@ def test_a_get_request_reads_only_and_a_write_in_it_is_refused(
 def test_a_get_request_holds_no_write_lock(app: Flask, session: Session, centre: Centre) -> None:
     centre_id = centre.id
     end_reading()
-    wrote = threading.Event()
-
-    def writer() -> None:
-        with app.app_context():
-            run_in_transaction(lambda s: setattr(s.get(Centre, centre_id), "name_en", "Written"))
-            db.session.remove()
-            wrote.set()
 
     def looks() -> str:
         seen = db.session.get(Centre, centre_id).name_en  # its transaction is open now
-        thread = threading.Thread(target=writer)
-        thread.start()
-        ok = wrote.wait(30)
-        thread.join()
-        return f"{seen}|{ok}"
+        return f"{seen}|{another_writer_renames(app, centre_id)}"
 
     app.add_url_rule("/probe/looks", view_func=looks)
     seen, ok = app.test_client().get("/probe/looks").text.split("|")
