@@ -147,7 +147,12 @@ def _instance_secret(path: Path) -> str:
 
 def engine_options(url: str, values: dict[str, Any]) -> dict[str, Any]:
     if url.startswith("sqlite"):
+        # A request may hold two connections at once (its own, and the read-only one the
+        # read models are built in after its commit): a pool kept as large as the server's
+        # threads spares opening (and setting up) a connection per request.
         return {
+            "pool_size": 32,
+            "max_overflow": 64,
             "connect_args": {
                 "check_same_thread": False,
                 "timeout": values["SQLITE_BUSY_TIMEOUT_MS"] / 1000,

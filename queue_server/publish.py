@@ -89,7 +89,8 @@ def _run_pending(session: Session) -> None:
         for callback in pending:
             try:
                 if isinstance(callback, _Built):
-                    reader = reader or reader_scope.enter_context(reading_beside(session))
+                    if reader is None:
+                        reader = reader_scope.enter_context(reading_beside(session))
                     try:
                         with read_only():  # a builder that wrote would be refused
                             messages = list(callback.build(reader))

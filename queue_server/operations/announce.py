@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import case, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from queue_server import notify, rooms
 from queue_server.models import (
@@ -53,8 +53,8 @@ def _publish_tracking_pages(session: Session) -> None:
 
 def _tracking_pages(reader: Session, token_ids: set[int]) -> Iterable[Message]:
     for token_id in sorted(token_ids):
-        token = reader.get(Token, token_id)
-        if token is None:
+        token = reader.get(Token, token_id, options=[joinedload(Token.service), joinedload(Token.counter)])
+        if token is None or _centre(reader, token.centre_id) is None:
             continue
         view = track_payload(reader, token)
         track = {"token": queue_state.token_public(token), "ahead": view["ahead"], "view": view}
@@ -75,7 +75,7 @@ def queue_changed(
     centre_id = centre.id
 
     def build(reader: Session) -> Iterable[Message]:
-        found = reader.get(Centre, centre_id)
+        found = _centre(reader, centre_id)
         if found is None:
             return []
         payload = {
@@ -139,7 +139,7 @@ def positions_changed(
     centre_id = centre.id
 
     def build(reader: Session) -> Iterable[Message]:
-        found = reader.get(Centre, centre_id)
+        found = _centre(reader, centre_id)
         rows = _first_waiting(reader, found, service_id, LIVE_POSITIONS) if found is not None else []
         if not rows:
             return []
@@ -156,6 +156,15 @@ def positions_changed(
         ]
 
     publish_built(session, build)
+
+
+def _centre(reader: Session, centre_id: int) -> Centre | None:
+    """The centre, loaded once per commit for all its builders: the reader keeps it (and
+    its calendar) for its life, where the session's identity map would let it go."""
+    held: dict[int, Centre | None] = reader.info.setdefault("khidmat_centres", {})
+    if centre_id not in held:
+        held[centre_id] = reader.get(Centre, centre_id)
+    return held[centre_id]
 
 
 def _capacities(reader: Session, centre: Centre) -> queue_state.Capacities:
