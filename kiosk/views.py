@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
@@ -189,7 +188,6 @@ class Kiosk:
     actor: Actor
     printer: issuing.KioskPrinter
     printer_status: str
-    last_seen_at: datetime | None
 
 
 def calling_kiosk(centre_code: str) -> Kiosk:
@@ -210,7 +208,6 @@ def calling_kiosk(centre_code: str) -> Kiosk:
         actor,
         issuing.KioskPrinter.from_settings(device.printer),
         device.printer_status,
-        device.last_seen_at,
     )
 
 

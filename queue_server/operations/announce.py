@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import case, event, select
+from sqlalchemy import Row, case, event, select
 from sqlalchemy.orm import Session, joinedload
 
 from queue_server import notify, rooms
@@ -176,7 +176,7 @@ def _capacities(reader: Session, centre: Centre) -> queue_state.Capacities:
     return cache[centre.id]
 
 
-def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list:  # type: ignore[type-arg]
+def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list[Row[int, str, str]]:
     """The first ``limit`` waiting tokens of a service, in the order they will be called."""
     is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
     return list(
@@ -195,7 +195,7 @@ def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int
     )
 
 
-def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: list) -> None:  # type: ignore[type-arg]
+def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: list[Row[int, str, str]]) -> None:
     near = {row.id: (ahead, row) for ahead, row in enumerate(rows)}
     if not near:
         return
