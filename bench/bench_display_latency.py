@@ -272,6 +272,9 @@ def start_khidmat(
         KHIDMAT_INSTANCE_PATH=str(workdir),
         KHIDMAT_SECRET_KEY="bench-secret-0123456789abcdef-0123456789",
         KHIDMAT_ISSUE_RATE_LIMIT="1000000",  # one kiosk issues every round's token
+        # as an operator serving this many screens would: the admission limit (190 by default)
+        # at one socket per server thread in threading mode, unbounded by threads in gevent
+        KHIDMAT_SOCKET_MAX_TOTAL=str(threads if mode == "threading" else 100_000),
         PYTHONUNBUFFERED="1",
     )
     if redis_url:

@@ -27,7 +27,9 @@ staff API key:
   called, none left waiting).
 
 CPU ms/req is the server processes' user+system CPU time (from /proc, before and after
-the row, master and workers) divided by the requests of the row. Prints figures only;
+the row, master and workers) divided by the requests of the row. ``--screens`` hall displays
+(default 1) stay connected throughout, as in a centre that is open: what a change builds for
+its screens is part of its cost. Prints figures only;
 nothing is asserted. Run on a shared machine: read each figure against its floor.
 """
 
@@ -82,6 +84,7 @@ def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
         session = db.session()
         result = seed_demo(session)
         keys = {p["username"]: p["api_key"] for p in result.staff}
+        keys["display"] = next(d["key"] for d in result.devices if d["kind"] == "display")
         centre = session.scalar(select(Centre).where(Centre.code == "demo"))
         assert centre is not None
         services = session.scalars(select(Service).where(Service.centre_id == centre.id)).all()
@@ -446,6 +449,7 @@ def check_once(url: str, workdir: Path, issued: set[int], called: list[int], fig
 class ModeResult:
     name: str
     rows: dict[tuple[str, int], list[Figure]] = field(default_factory=dict)
+    screen_events: int = 0
 
     def add(self, row: str, n: int, fig: Figure) -> None:
         self.rows.setdefault((row, n), []).append(fig)
@@ -467,10 +471,14 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
         redis_lib.Redis.from_url(redis).flushdb()  # the bench's own Redis database
     keys = prepare_database(url, workdir, max_counters)
     profile = Path(args.profile).resolve() / f"{name}.txt" if args.profile else None
+    if profile is not None:
+        profile.parent.mkdir(parents=True, exist_ok=True)  # (py-spy writes nothing otherwise)
     source = Path(args.server_source).resolve() if args.server_source else None
     server = start_server(workdir, url, redis, workers, args.threads, profile, source)
     result = ModeResult(name)
+    screens: list[Any] = []
     try:
+        screens = connect_screens(server.port, keys["display"], args.screens)
         admin = Client(server.port, keys["manager"])
         counters = sorted(admin.get("/api/v1/centres/demo/counters")["counters"], key=lambda c: c["number"])
         counter_ids = [c["id"] for c in counters]
@@ -515,9 +523,41 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
                     n,
                     timed_clients(server, who, "/api/v1/centres/demo/tokens", body, args.seconds, 201),
                 )
+        result.screen_events = sum(screen.events for screen in screens)
         return result
     finally:
+        for screen in screens:
+            screen.client.disconnect()
         server.stop()
+
+
+@dataclass
+class Screen:
+    client: Any
+    events: int = 0
+
+
+def connect_screens(port: int, key: str, n: int) -> list[Screen]:
+    """``n`` hall displays of the demo centre, joined as the browser's do (websocket, the
+    display's device key): a centre's changes are built for its screens, so the figures
+    include what a centre with its screens on pays."""
+    import socketio
+
+    screens = []
+    for _ in range(n):
+        screen = Screen(socketio.Client(reconnection=False))
+
+        def seen(_data: Any, screen: Screen = screen) -> None:
+            screen.events += 1
+
+        for event in ("queue_changed", "token_called", "counter_changed", "token_changed"):
+            screen.client.on(event, seen)
+        screen.client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], auth={"key": key}, wait_timeout=20)
+        reply = screen.client.call("join", {"screen": "display", "centre": "demo"}, timeout=20)
+        if not reply.get("ok"):
+            raise SystemExit(f"display join refused: {reply}")
+        screens.append(screen)
+    return screens
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -571,6 +611,8 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
         "doubles: tokens called twice; skipped: tokens never called or left waiting (both 0 = exactly once)."
     )
     print(f"Medians of {args.repeat} runs per row; machine {os.cpu_count()} CPUs, shared with other work.")
+    for res in results:
+        print(f"{res.name}: {args.screens} hall display(s) connected throughout, {res.screen_events} events received.")
 
 
 def main() -> None:
@@ -584,6 +626,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each floor/issue row")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=64, help="server threads (threading mode)")
+    parser.add_argument("--screens", type=int, default=1, help="hall displays connected during the rows")
     parser.add_argument(
         "--profile", help="directory: run the server under py-spy, stacks to <dir>/<mode>.txt"
     )

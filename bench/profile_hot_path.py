@@ -1,6 +1,6 @@
 """Statements and CPU per operation on the hot paths, one thread, through the Flask test client.
 
-Run: .venv/bin/python bench/profile_hot_path.py [--n 200] [--profile] [--top 30]
+Run: .venv/bin/python bench/profile_hot_path.py [--n 200] [--watch screens|all|none] [--profile [--dump DIR]]
 
 A fresh SQLite database (migrated, the demo centre seeded, open round the clock, its 8
 counters opened by their clerks) in a temporary directory, then, in this order:
@@ -15,8 +15,13 @@ with TESTING=True, so the dashboard hub, the notification loop and the checkpoin
 start; the announcement pre-render of the display does. Deterministic statement counts;
 CPU varies with the machine's load: compare runs made one after the other.
 
+Read models are built after a commit only for rooms someone watches (``publish.watched``).
+There are no sockets here, so ``--watch`` says who would be: ``screens`` (default: the
+centre's display, kiosk, console and dashboard rooms, no citizen's tracking page), ``all``
+(every tracking page open too: everything is built, as before that rule) or ``none``.
+
 ``--profile`` runs each row under cProfile and prints the ``--top`` functions by
-cumulative time of the thread.
+cumulative time of the thread (``--dump DIR`` also writes each row's pstats file).
 """
 
 from __future__ import annotations
@@ -112,9 +117,22 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="operations per row")
     parser.add_argument("--profile", action="store_true", help="cProfile each row")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--watch",
+        choices=("screens", "all", "none"),
+        default="screens",
+        help="who watches (read models are built only for rooms watched): the centre's screens "
+        "(default), every room (every tracking page open too: all that is built), or nobody",
+    )
+    parser.add_argument("--dump", type=Path, help="with --profile: also write each row's pstats to DIR/<row>.prof")
     args = parser.parse_args()
 
     from queue_server.extensions import db
+    from queue_server.publish import add_sink
+
+    watching = {"screens": lambda room: room.startswith("centre:"), "all": lambda room: True}.get(args.watch)
+    if watching is not None:  # what the hub says with these sockets in their rooms
+        add_sink(lambda _message: None, watching=watching)
 
     with tempfile.TemporaryDirectory(prefix="khidmat-profile-", ignore_cleanup_errors=True) as tmp:
         app, keys, kiosk_key, counters, services = build(Path(tmp))
@@ -222,6 +240,10 @@ def main() -> None:
             pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.top)
             print(f"\n=== {name} ===")
             print(text.getvalue())
+            if args.dump is not None:
+                args.dump.mkdir(parents=True, exist_ok=True)
+                stem = name.split(" (")[0] if name.startswith("cycle") else name.replace(" (", "-").rstrip(")")
+                profiler.dump_stats(args.dump / f"{stem}.prof")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, No
 from queue_server.models import Centre, Counter, Token
 from queue_server.operations.lookup import centre_by_code
 from queue_server.pairing import paired_device, pairing_page
-from queue_server.publish import Message, add_sink
+from queue_server.publish import Message, add_sink, observes_only
 from queue_server.realtime.workers import Worker
 from queue_server.states import DeviceKind
 from queue_server.unit_of_work import current_session, end_reading
@@ -108,7 +108,7 @@ def _setup(state: BlueprintSetupState) -> None:
     assert isinstance(app, Flask)
     app.extensions[ANNOUNCER_KEY] = _make_announcer(app)
     app.extensions[PRERENDERER_KEY] = Prerenderer(app)
-    add_sink(pregenerate)
+    add_sink(pregenerate, watching=observes_only)
 
 
 def _make_announcer(app: Flask) -> Announcer:

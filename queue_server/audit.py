@@ -9,11 +9,12 @@ PostgreSQL (SQLite serialises every writer already).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from queue_server.actors import Actor
@@ -56,6 +57,28 @@ def hashed_time(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 
 
+_HEADS = ChainHead.__table__
+_EVENTS = Event.__table__
+# Built once: the hot path appends an event or two per operation.
+_ADVANCE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.centre_id == bindparam("head_centre"))
+    .values(last_seq=_HEADS.c.last_seq + 1)
+    .returning(_HEADS.c.last_seq, _HEADS.c.last_hash)
+)
+_SET_HEAD_HASH = update(_HEADS).where(_HEADS.c.centre_id == bindparam("head_centre")).values(last_hash=bindparam("digest"))
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+AppendHook = Callable[[Session, str, int], None]
+_on_append: list[AppendHook] = []
+
+
+def on_append(hook: AppendHook) -> None:
+    """Call ``hook(session, kind, centre_id)`` for every event appended (the metrics count
+    them once the transaction commits)."""
+    _on_append.append(hook)
+
+
 def append_event(
     session: Session,
     centre_id: int,
@@ -68,22 +91,17 @@ def append_event(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Event:
-    """Append one event to the centre's chain, in the caller's transaction."""
+    """Append one event to the centre's chain, in the caller's transaction. The record is
+    written through its table (the ORM's unit of work costs more than the row); the Event
+    returned holds its fields and id, outside the session."""
     payload = json.loads(json.dumps(data or {}, default=str))
     at = at or utcnow()
-    # The head row is read and written through its table, never as a ChainHead object
-    # (verify_chain reads it afresh): cheaper than the ORM's bulk UPDATE, which also
-    # flushed first, so flush here for the caller's changes to go first as they did.
-    heads = ChainHead.__table__
+    # The head row is read and written through its table too, never as a ChainHead object
+    # (verify_chain reads it afresh). Flush first: the caller's changes go before the record.
     session.flush()
-    head = session.execute(
-        update(heads)
-        .where(heads.c.centre_id == centre_id)
-        .values(last_seq=heads.c.last_seq + 1)
-        .returning(heads.c.last_seq, heads.c.last_hash)
-    ).one_or_none()
+    head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
     if head is None:
-        session.execute(insert(heads).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
+        session.execute(insert(_HEADS).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
         seq, prev = 1, GENESIS_HASH
     else:
         seq, prev = head
@@ -99,23 +117,24 @@ def append_event(
         service_id=service_id,
         data=payload,
     )
-    event = Event(
-        centre_id=centre_id,
-        seq=seq,
-        at=at,
-        kind=kind,
-        actor=actor.label,
-        token_id=token_id,
-        counter_id=counter_id,
-        service_id=service_id,
-        data=payload,
-        prev_hash=prev,
-        hash=digest,
-    )
-    session.add(event)
-    session.flush()
-    session.execute(update(heads).where(heads.c.centre_id == centre_id).values(last_hash=digest))
-    return event
+    fields = {
+        "centre_id": centre_id,
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "actor": actor.label,
+        "token_id": token_id,
+        "counter_id": counter_id,
+        "service_id": service_id,
+        "data": payload,
+        "prev_hash": prev,
+        "hash": digest,
+    }
+    event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
+    session.execute(_SET_HEAD_HASH, {"head_centre": centre_id, "digest": digest})
+    for hook in _on_append:
+        hook(session, kind, centre_id)
+    return Event(id=event_id, **fields)
 
 
 @dataclass(frozen=True)

@@ -284,8 +284,10 @@ def current_caller() -> tuple[Actor | None, Any]:
 def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: bool = True) -> None:
     """A key used from a new address is an audited event (HTTP and sockets), written only
     when the address changed (its first use included), so a key used from one place costs
-    one read per use. In its own unit of work, or (``in_own_transaction=False``) in the
-    caller's, so that a refused call rolls the record back with everything else."""
+    one read per use. ``owner``: the key's Device or Staff row, or for a staff key a
+    function that loads it (only needed when the address changed). In its own unit of
+    work, or (``in_own_transaction=False``) in the caller's, so that a refused call rolls
+    the record back with everything else."""
     from queue_server.unit_of_work import run_in_transaction
 
     address = (address or "?")[:64]
@@ -296,6 +298,8 @@ def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: 
     )
     if last == address:
         return
+    if callable(owner):
+        owner = owner()
     if in_own_transaction:
         run_in_transaction(lambda s: note_key_use(s, owner, key, address))
     else:
@@ -357,9 +361,10 @@ def requires(*kinds: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             if g.caller_via == "bearer" and request.method not in ("GET", "HEAD", "OPTIONS"):
                 # In the request's own unit of work: a refused call changes nothing.
                 _, _, key = request.headers.get("Authorization", "").partition(" ")
-                note_key_address(
-                    current_caller()[1], key.strip(), request.remote_addr or "?", in_own_transaction=False
-                )
+                owner = (
+                    (lambda: current_caller()[1]) if _request_caller().model is Staff else current_caller()[1]
+                )  # (a staff key's row is loaded only to record a new address)
+                note_key_address(owner, key.strip(), request.remote_addr or "?", in_own_transaction=False)
             return view(*args, **kwargs)
 
         wrapper.admits = kinds  # type: ignore[attr-defined]

@@ -259,7 +259,7 @@ def checkpointer() -> Checkpointer | None:
 def init_app(app: Flask) -> None:
     """Start the checkpoint job with the first change a serving process publishes."""
     global _checkpointer
-    from queue_server.publish import Message, add_sink
+    from queue_server.publish import Message, add_sink, observes_only
 
     _checkpointer = Checkpointer(app)
 
@@ -269,7 +269,7 @@ def init_app(app: Flask) -> None:
             current.ensure_started()
 
     if not getattr(init_app, "_sink_added", False):
-        add_sink(on_message)
+        add_sink(on_message, watching=observes_only)
         init_app._sink_added = True  # type: ignore[attr-defined]
 
 

@@ -77,6 +77,10 @@ class Config:
     # How often the device sightings of socket joins are written (queue_server/realtime/presence.py);
     # well under the dashboard's offline threshold.
     PRESENCE_FLUSH_SECONDS = 30.0
+    # The screens' expected waits (a forecast of the whole queue) are computed at most this
+    # often per centre: the minutes of a later change follow at most this late
+    # (queue_server/operations/announce.py); 0: a forecast for every change.
+    SCREEN_ESTIMATES_SECONDS = 2.0
     # PostgreSQL ends a transaction left idle this long (its client is gone); 0: never.
     PG_IDLE_IN_TRANSACTION_SECONDS = 15.0
     # A write statement in a read (a GET request, a screen's join, a read model): logged;
@@ -86,11 +90,16 @@ class Config:
     BENCH_FLOOR = False  # bench/bench_server.py only: serve the bare /bench/floor route
 
 
-def _coerce(value: str, default: Any) -> Any:
+def _coerce(name: str, value: str, default: Any) -> Any:
+    """An environment variable's text as its setting's type (that of the default)."""
     if isinstance(default, bool):
         return value.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(value)
+    if isinstance(default, int | float):
+        try:
+            return type(default)(value.strip())
+        except ValueError:
+            kind = "a whole number" if isinstance(default, int) else "a number"
+            raise RuntimeError(f"{ENV_PREFIX}{name} must be {kind}, not {value!r}") from None
     return value
 
 
@@ -100,7 +109,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     for name, default in list(values.items()):
         env = os.environ.get(ENV_PREFIX + name)
         if env is not None and env != "":
-            values[name] = _coerce(env, default)
+            values[name] = _coerce(name, env, default)
     values.update(overrides or {})
 
     instance_path.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from types import MappingProxyType
 
 NO_TARGETS: Mapping[int, float] = MappingProxyType({})
@@ -38,6 +39,11 @@ class Candidate:
     queued_at: datetime
     is_priority: bool = False
     target_counter_id: int | None = None
+
+    @cached_property
+    def queued_us(self) -> int:
+        """``queued_at`` in whole microseconds (``microseconds``), computed once."""
+        return microseconds(self.queued_at)
 
 
 @dataclass(frozen=True)
@@ -55,16 +61,6 @@ class CounterView:
     def top_weight(self) -> int:
         return max(self.weights.values(), default=1)
 
-    def effective_weight(self, service_id: int, waited_seconds: float) -> int:
-        """The weight ``waited × weight`` uses: the profile's, or the top one when overdue."""
-        weight = self.weights.get(service_id, 1)
-        if self.fairness_k is None:
-            return weight
-        target = self.target_seconds.get(service_id)
-        if target is not None and target > 0 and waited_seconds > self.fairness_k * target:
-            return max(weight, self.top_weight)
-        return weight
-
 
 def is_eligible(candidate: Candidate, counter: CounterView) -> bool:
     if candidate.target_counter_id is not None:
@@ -81,34 +77,71 @@ def guard_active(candidates: list[Candidate], counter: CounterView) -> bool:
     )
 
 
-def _ranking(
-    candidates: Iterable[Candidate], counter: CounterView, now: datetime
-) -> tuple[list[Candidate], Callable[[Candidate], tuple[bool, bool, float, float, int]]]:
-    """The eligible candidates, and the key that orders them (greatest first)."""
-    eligible = [c for c in candidates if is_eligible(c, counter)]
-    ignore_priority = guard_active(eligible, counter)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = _EPOCH_UTC.replace(tzinfo=None)  # for naive datetimes (the simulator may use them)
+_MICROSECOND = timedelta(microseconds=1)
 
-    def key(c: Candidate) -> tuple[bool, bool, float, float, int]:
-        is_direct = c.target_counter_id == counter.counter_id
-        waited = max(0.0, (now - c.queued_at).total_seconds())
-        weight = counter.effective_weight(c.service_id, waited)
-        priority = c.is_priority and not ignore_priority
-        return (is_direct, priority, waited * weight, -c.queued_at.timestamp(), -c.token_id)
 
-    return eligible, key
+def microseconds(at: datetime) -> int:
+    """``at`` as whole microseconds since the epoch: exact, so waits computed from it are
+    the same floats as ``(now - then).total_seconds()`` (both are a count of microseconds
+    divided by 10**6), and it orders instants as ``timestamp()`` does."""
+    return (at - (_EPOCH if at.tzinfo is None else _EPOCH_UTC)) // _MICROSECOND
+
+
+def _key(
+    counter: CounterView, now_us: int, ignore_priority: bool
+) -> Callable[[Candidate], tuple[bool, bool, float, int, int]]:
+    """The order of the rule (greatest first) for ``counter`` at ``now_us``. The forecast
+    asks it for every call it replays, so it works on whole microseconds (no datetime
+    arithmetic) and looks the counter's figures up once."""
+    counter_id = counter.counter_id
+    weights = counter.weights
+    fairness_k = counter.fairness_k
+    targets = counter.target_seconds
+    top = counter.top_weight if fairness_k is not None else 1
+
+    def key(c: Candidate) -> tuple[bool, bool, float, int, int]:
+        waited = (now_us - c.queued_us) / 1_000_000
+        if waited < 0.0:
+            waited = 0.0
+        weight = weights.get(c.service_id, 1)
+        if fairness_k is not None:  # overdue past k × its target: weighs as the top weight
+            target = targets.get(c.service_id)
+            if target is not None and target > 0 and waited > fairness_k * target and top > weight:
+                weight = top
+        return (
+            c.target_counter_id == counter_id,
+            c.is_priority and not ignore_priority,
+            waited * weight,
+            -c.queued_us,
+            -c.token_id,
+        )
+
+    return key
 
 
 def rank(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> list[Candidate]:
     """Every eligible candidate, best first."""
-    eligible, key = _ranking(candidates, counter, now)
+    eligible = [c for c in candidates if is_eligible(c, counter)]
+    key = _key(counter, microseconds(now), guard_active(eligible, counter))
     return sorted(eligible, key=key, reverse=True)
 
 
 def choose(candidates: Iterable[Candidate], counter: CounterView, now: datetime) -> Candidate | None:
-    """The first of ``rank`` without ordering the rest (the forecast asks once per call it
-    replays). Keys end in the token id, so no two are equal and the first maximum is it."""
-    eligible, key = _ranking(candidates, counter, now)
-    return max(eligible, key=key) if eligible else None
+    """The first of ``rank`` without ordering the rest."""
+    return choose_eligible([c for c in candidates if is_eligible(c, counter)], counter, microseconds(now))
+
+
+def choose_eligible(eligible: list[Candidate], counter: CounterView, now_us: int) -> Candidate | None:
+    """``choose`` among candidates already known to be eligible at ``counter``, at
+    ``now_us`` (``microseconds``): what the forecast asks once per call it replays. Keys end
+    in the token id, so no two are equal and the first maximum is it."""
+    if not eligible:
+        return None
+    if len(eligible) == 1:
+        return eligible[0]
+    return max(eligible, key=_key(counter, now_us, guard_active(eligible, counter)))
 
 
 def next_streak(counter: CounterView, chosen: Candidate) -> int:

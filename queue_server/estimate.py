@@ -109,6 +109,7 @@ class QueueSnapshot:
 
 
 DEFAULT_SERVICE_SECONDS = 360.0
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
     """Seconds until each waiting token, and a token of each ``new`` (service, priority)
     issued now, is called. A token no counter serves gets no figure."""
     now = snapshot.now
+    now_us = dispatch.microseconds(now)
     ghosts: dict[int, tuple[int, bool]] = {}
     groups: dict[tuple[int, bool, int | None], deque[dispatch.Candidate]] = defaultdict(deque)
     ordered = sorted(snapshot.waiting, key=lambda c: (c.queued_at, c.token_id))
@@ -211,8 +213,7 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
             ]
         # Only the queues this counter may call from: the rule would drop the others' heads.
         heads = [q[0] for q in eligible[i] if q]
-        at_time = now + timedelta(seconds=t)
-        chosen = dispatch.choose(heads, view, at_time)
+        chosen = dispatch.choose_eligible(heads, view, now_us + timedelta(seconds=t) // _MICROSECOND)
         if chosen is None:
             # Idle until the next expected arrival this counter may serve, if any.
             later = [at for s, at in next_arrival.items() if s in view.weights]

@@ -68,10 +68,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError):  # type: ignore[no-untyped-def]
-        # A read outside a unit of work (who is asking, a page) met a database that is gone.
-        from queue_server.unit_of_work import database_trouble
+        # A read outside a unit of work (who is asking, a page) met a database that is gone:
+        # the screens are told as when a unit of work meets it (queue_server.outage).
+        from queue_server.unit_of_work import noted_trouble
 
-        trouble = database_trouble(error)
+        trouble = noted_trouble(error)
         if trouble is None:
             return unexpected(error)
         log.warning("database trouble on %s %s: %s", request.method, request.path, error.orig)

@@ -18,10 +18,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from queue_server.audit import on_append
 from queue_server.extensions import db, socketio
 from queue_server.publish import after_commit
 from queue_server.redis_link import redis_client
@@ -96,13 +97,13 @@ def _count_later(session: Session, counter: Counter, centre_id: int) -> Callable
     return count
 
 
-@event.listens_for(Session, "after_flush")
-def _count_events(session: Session, _context: Any) -> None:
-    from queue_server.models import Event
+def _count_event(session: Session, kind: str, centre_id: int) -> None:
+    """Count an event of the chain once its transaction commits."""
+    if kind in COUNTED_EVENTS:
+        after_commit(session, _count_later(session, COUNTED_EVENTS[kind], centre_id))
 
-    for obj in session.new:
-        if isinstance(obj, Event) and obj.kind in COUNTED_EVENTS:
-            after_commit(session, _count_later(session, COUNTED_EVENTS[obj.kind], obj.centre_id))
+
+on_append(_count_event)
 
 
 @bp.get("/healthz")

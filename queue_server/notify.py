@@ -42,7 +42,7 @@ from queue_server.models import (
     Token,
 )
 from queue_server.publish import after_commit
-from queue_server.realtime.workers import Worker
+from queue_server.realtime.workers import Worker, app_worker
 
 log = logging.getLogger(__name__)
 
@@ -183,22 +183,21 @@ def start_delivery(app: Flask) -> None:
 
 
 _WORKER_KEY = "khidmat_notify_delivery"
-_worker_lock = threading.Lock()
 
 
 def delivery_worker(app: Flask) -> Worker:
-    with _worker_lock:
-        found = app.extensions.get(_WORKER_KEY)
-        if found is None:
-            found = app.extensions[_WORKER_KEY] = Worker(
-                app,
-                "notification delivery",
-                interval_key="NOTIFY_RETRY_SECONDS",
-                default_interval=30,
-                work=lambda: _deliver_round(app),
-                until_idle=True,
-            )
-    return found  # type: ignore[no-any-return]
+    return app_worker(
+        app,
+        _WORKER_KEY,
+        lambda app: Worker(
+            app,
+            "notification delivery",
+            interval_key="NOTIFY_RETRY_SECONDS",
+            default_interval=30,
+            work=lambda: _deliver_round(app),
+            until_idle=True,
+        ),
+    )
 
 
 def _deliver_round(app: Flask) -> bool:

@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import text
 
 from queue_server.extensions import db, socketio
-from queue_server.realtime.workers import Worker
+from queue_server.realtime.workers import Worker, app_worker
 from queue_server.unit_of_work import on_database_unavailable
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,14 @@ def database_unavailable() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     log.warning("database unreachable: screens told, probing every %ss", app.config["DB_PROBE_SECONDS"])
     _tell({"database": "down"})
-    probe = app.extensions.get(_PROBE_KEY)
-    if probe is None:
-        probe = app.extensions[_PROBE_KEY] = Worker(
+    probe = app_worker(
+        app,
+        _PROBE_KEY,
+        lambda app: Worker(
             app, "database probe", interval_key="DB_PROBE_SECONDS", default_interval=2.0,
             work=_probe_once, until_idle=True,
-        )
+        ),
+    )
     # Started even in testing (start, not ensure_started): the outage is marked for the
     # whole process, and only the probe ends it; a test that cut the database must not
     # leave every later test of the process "down".

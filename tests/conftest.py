@@ -190,6 +190,9 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "INSTANCE_PATH": tmp_path / "instance",
         "TESTING": True,
         "WTF_CSRF_ENABLED": True,
+        # every summary with its own forecast, whatever the pace of the test
+        # (tests/queue_server/test_publish.py tests the screens' estimates kept for a while)
+        "SCREEN_ESTIMATES_SECONDS": 0,
     }
 
 

@@ -13,11 +13,26 @@ evaluates the centre's alerts and pushes its figures: ``stats`` to the centre's 
 and ``province_row`` to the province view. So a manager sees a change
 within a fraction of a second. Every ``SWEEP_SECONDS`` it also re-evaluates the centres
 where something is open, since a wait passes its target by time alone.
+
+A centre whose dashboard nobody watches (no manager's dashboard, no province view:
+``publish.watched``) is refreshed at most every ``UNWATCHED_SECONDS`` however often it
+changes: its alerts are still raised within seconds, but a busy centre no longer pays for
+its figures on every change (in ``bench/bench_server.py`` they cost half as much as the
+requests themselves).
+
+A watched centre's refreshes take at most ``DASHBOARD_SHARE`` (a tenth) of the hub's time:
+after a refresh that took d seconds, the centre's next waits d × (1 / share − 1). A quiet
+centre's dashboard still follows every change within a fraction of a second; a busy one is
+refreshed a few times a second instead of after every call. (Between processes every room
+counts as watched, since another process's sockets are not known here: without this
+budget, the figures of every busy centre were rebuilt ten times a second, a fifth of a
+PostgreSQL server's CPU in ``bench_server.py --db pg1``.)
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from datetime import date
@@ -46,7 +61,7 @@ from queue_server.models import (
 )
 from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for
-from queue_server.publish import Message, add_sink
+from queue_server.publish import Message, add_sink, observes_only, watched
 from queue_server.read import queue_state, statistics
 from queue_server.realtime.screens import screen
 from queue_server.realtime.workers import Worker
@@ -56,6 +71,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 20.0
 COALESCE_SECONDS = 0.1
+UNWATCHED_SECONDS = 5.0
+SHARE = 0.1  # of the hub's time, at most, for one watched centre's refreshes
 
 
 class Hub(Worker):
@@ -73,25 +90,58 @@ class Hub(Worker):
         self.dirty: set[int] = set()
         self.lock = threading.Lock()
         self.next_sweep = time.monotonic() + self.interval
+        self.unwatched_every = float(app.config.get("DASHBOARD_UNWATCHED_SECONDS", UNWATCHED_SECONDS))
+        self.refreshed: dict[int, float] = {}  # centre id -> when (monotonic) it was last refreshed
+        share = float(app.config.get("DASHBOARD_SHARE", SHARE))
+        self.rest_factor = 1.0 / share - 1.0 if share > 0 else 0.0
+        self.resting: dict[int, float] = {}  # centre id -> until when (monotonic) its budget rests
+        self.urgent: set[int] = set()  # centres to refresh in the next round whatever the time
 
-    def mark(self, centre_id: int) -> None:
-        """The centre's dashboards are stale: refresh them in the next round."""
+    def mark(self, centre_id: int, *, at_once: bool = False) -> None:
+        """The centre's dashboards are stale: refresh them in the next round (``at_once``:
+        even when nobody watches and it was refreshed a moment ago, as after a change of
+        its alert thresholds, whose alerts a manager expects to see at once)."""
         with self.lock:
             self.dirty.add(centre_id)
+            if at_once:
+                self.urgent.add(centre_id)
         self.wake()
 
     def next_wait(self) -> float:
-        return max(0.05, self.next_sweep - time.monotonic())
+        wait = self.next_sweep - time.monotonic()
+        with self.lock:
+            if self.dirty:  # a change waiting for its unwatched centre's turn
+                wait = min(wait, min(self._due_in(c, time.monotonic()) for c in self.dirty))
+        return max(0.05, wait)
+
+    def _due_in(self, centre_id: int, now: float) -> float:
+        """Seconds until the centre's change is refreshed: at once when its thresholds
+        changed; when someone watches it, once its last refresh's budget has rested
+        (``DASHBOARD_SHARE``); else UNWATCHED_SECONDS after its last refresh."""
+        if centre_id in self.urgent:
+            return 0.0
+        if watched(rooms.dashboard(centre_id)) or watched(rooms.PROVINCE):
+            return self.resting.get(centre_id, -math.inf) - now
+        return self.refreshed.get(centre_id, -math.inf) + self.unwatched_every - now
 
     def round(self) -> None:
+        now = time.monotonic()
         with self.lock:
-            centres, self.dirty = self.dirty, set()
-        if time.monotonic() >= self.next_sweep:
-            self.next_sweep = time.monotonic() + self.interval
+            changed, self.dirty = self.dirty, set()
+            due = {c for c in changed if self._due_in(c, now) <= 0}
+            self.urgent -= due
+        if now >= self.next_sweep:
+            self.next_sweep = now + self.interval
             with reading() as session:
-                centres |= active_centres(session)
-        for centre_id in sorted(centres):
+                due |= active_centres(session)
+        with self.lock:
+            self.dirty |= changed - due  # (their turn comes within unwatched_every)
+        for centre_id in sorted(due):
+            began = time.monotonic()
             self.refresh(centre_id)
+            ended = time.monotonic()
+            self.refreshed[centre_id] = now
+            self.resting[centre_id] = ended + (ended - began) * self.rest_factor
 
     def refresh(self, centre_id: int) -> None:
         try:
@@ -169,13 +219,13 @@ def on_message(message: Message) -> None:
     if current is None or message.event in ("stats", "province_row"):
         return
     if message.centre_id is not None:
-        current.mark(message.centre_id)
+        current.mark(message.centre_id, at_once=message.event == "alerts_changed")
 
 
 def init_app(app: Flask) -> None:
     global _hub
     _hub = Hub(app)
-    add_sink(on_message)
+    add_sink(on_message, watching=observes_only)
 
 
 # Screens --------------------------------------------------------------------------------
@@ -199,7 +249,7 @@ def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tup
     snapshot = statistics.live_centre(s, centre)
     current = _hub
     if current is not None:
-        current.mark(centre.id)  # evaluate its alerts now
+        current.mark(centre.id, at_once=True)  # evaluate its alerts now
     return [rooms.dashboard(centre.id)], snapshot
 
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text, Time, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from queue_server import centre_days
@@ -44,6 +55,11 @@ class Centre(db.Model):  # type: ignore[name-defined,misc]
     notice_ur: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A new random value whenever the opening hours or holidays change, set by database
+    # triggers (migration 0001, so SQL by hand counts too): a process keeps each centre's
+    # calendar by it, so that nearly every request of the day does not read the same hours
+    # and holidays again.
+    calendar_stamp: Mapped[int] = mapped_column(BigInteger, default=lambda: new_stamp())
 
     services: Mapped[list[Service]] = relationship(back_populates="centre", order_by="Service.sort_order")
     counters: Mapped[list[Counter]] = relationship(back_populates="centre", order_by="Counter.number")
@@ -82,14 +98,34 @@ class Centre(db.Model):  # type: ignore[name-defined,misc]
 
     def calendar(self) -> centre_days.CentreCalendar:
         """The centre's hours and holidays as plain values for the rules in ``centre_days``.
-        A centre with no hours set keeps the old default: every day 08:00-16:00."""
+        A centre with no hours set keeps the old default: every day 08:00-16:00. Kept per
+        process by ``calendar_stamp``; built afresh from the rows when this session has
+        them loaded (they may hold changes not flushed yet)."""
+        loaded = "opening_hours" in self.__dict__ or "holidays" in self.__dict__
+        key = (self.id, self.calendar_stamp, self.timezone, self.boundary)
+        keep = not loaded and key[0] is not None and key[1] is not None
+        if keep and key in _CALENDARS:
+            return _CALENDARS[key]
         hours = tuple(h.as_rule() for h in self.opening_hours) or DEFAULT_HOURS
-        return centre_days.CentreCalendar(
+        found = centre_days.CentreCalendar(
             timezone=self.timezone,
             day_starts_at=self.boundary,
             hours=hours,
             holidays=frozenset(h.day for h in self.holidays),
         )
+        if keep:  # (read from the database just now, under the stamp read with the centre)
+            if len(_CALENDARS) >= _CALENDARS_KEPT:
+                _CALENDARS.clear()
+            _CALENDARS[key] = found
+        return found
+
+
+_CALENDARS: dict[tuple[int, int, str, time], centre_days.CentreCalendar] = {}
+_CALENDARS_KEPT = 4096
+
+
+def new_stamp() -> int:
+    return secrets.randbits(62)
 
 
 DEFAULT_HOURS = tuple(centre_days.DayHours(w, time(8, 0), time(16, 0)) for w in range(7))

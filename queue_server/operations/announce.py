@@ -6,12 +6,16 @@ only for the change. Everything is sent after the commit."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from functools import partial
+from time import monotonic
 
+from flask import Flask, current_app
 from sqlalchemy import Row, case, event, select
 from sqlalchemy.orm import Session, joinedload
 
-from queue_server import notify, rooms
+from queue_server import estimate, notify, rooms
 from queue_server.models import (
     Centre,
     Counter,
@@ -24,9 +28,10 @@ from queue_server.models import (
     TokenState,
 )
 from queue_server.operations import sms
-from queue_server.publish import Message, publish, publish_built
+from queue_server.publish import Message, build_apart, is_rebuild, publish, publish_built, watched
 from queue_server.read import queue_state
 from queue_server.read.tracking import track_payload
+from queue_server.realtime.workers import Worker, app_worker
 
 ALMOST_TURN = "almost_turn"
 REQUEST_READY = "request_ready"
@@ -40,19 +45,19 @@ def track_later(session: Session, token: Token) -> None:
     """The token's tracking page redraws from its view as it stands after the commit:
     built once however many changes the token and its request went through in the
     transaction (start opens a request, complete withdraws an untouched one), and sent
-    after every other message of the change."""
-    session.info.setdefault(_TRACKED, set()).add(token.id)
+    after every other message of the change; not built when nobody has the page open."""
+    session.info.setdefault(_TRACKED, {})[token.id] = token.public_code
 
 
 @event.listens_for(Session, "before_commit")
 def _publish_tracking_pages(session: Session) -> None:
-    token_ids: set[int] = session.info.pop(_TRACKED, set())
-    if token_ids:
-        publish_built(session, lambda reader: _tracking_pages(reader, token_ids))
+    tracked: dict[int, str] = session.info.pop(_TRACKED, {})
+    if tracked:
+        publish_built(session, lambda reader: _tracking_pages(reader, tracked))
 
 
-def _tracking_pages(reader: Session, token_ids: set[int]) -> Iterable[Message]:
-    for token_id in sorted(token_ids):
+def _tracking_pages(reader: Session, tracked: dict[int, str]) -> Iterable[Message]:
+    for token_id in sorted(t for t, code in tracked.items() if watched(rooms.token(code))):
         token = reader.get(Token, token_id, options=[joinedload(Token.service), joinedload(Token.counter)])
         if token is None or _centre(reader, token.centre_id) is None:
             continue
@@ -73,19 +78,118 @@ def queue_changed(
     ``capacities`` when the caller computed them already in this transaction, after its
     last change (they are then a picture of the queue as committed)."""
     centre_id = centre.id
+    publish_built(
+        session, lambda reader: _queue_summary(reader, centre_id, capacities), key=("queue_changed", centre_id)
+    )
 
-    def build(reader: Session) -> Iterable[Message]:
-        found = _centre(reader, centre_id)
-        if found is None:
-            return []
-        payload = {
-            "centre_id": centre_id,
-            "services": queue_state.queue_summary(reader, found, capacities or _capacities(reader, found)),
-            "next_up": queue_state.next_up(reader, found),
-        }
-        return [Message("queue_changed", rooms.centre_rooms(centre_id), payload, centre_id=centre_id)]
 
-    publish_built(session, build)
+def _queue_summary(
+    reader: Session, centre_id: int, capacities: queue_state.Capacities | None = None
+) -> list[Message]:
+    targets = rooms.centre_rooms(centre_id)
+    if not any(watched(room) for room in targets):  # no screen: the observers only
+        return [Message("queue_changed", (), {"centre_id": centre_id}, centre_id=centre_id)]
+    found = _centre(reader, centre_id)
+    if found is None:
+        return []
+    forecast = _screens_forecast(reader, found, capacities)
+    caps = _known_capacities(reader, found, capacities)  # (none when the forecast was a kept one)
+    waiting = queue_state.waiting_in(caps) if caps is not None else queue_state.waiting_by_service(reader, found)
+    services = queue_state.queue_summary(reader, found, forecast=forecast, waiting=waiting)
+    payload = {"centre_id": centre_id, "services": services, "next_up": queue_state.next_up(reader, found)}
+    return [Message("queue_changed", targets, payload, centre_id=centre_id)]
+
+
+# The screens' estimates, at most every SCREEN_ESTIMATES_SECONDS ---------------------------
+#
+# A queue summary tells each service's expected wait for a token issued now: a forecast of
+# the whole queue (``estimate.forecast``), most of what a call costs. The counts it shows
+# change with every call; the minutes it shows barely do. So a summary (or the positions
+# of tracking pages) whose snapshot has no forecast yet (an issue computes one for its own
+# ticket; a call does not) reuses the centre's last one while it is younger than
+# SCREEN_ESTIMATES_SECONDS (a summary then reads only its counts afresh, not the snapshot
+# a forecast needs), and the screens are owed a summary with a fresh forecast when that
+# age is reached: a worker builds it then, so the last change is always in the minutes
+# shown, at most that many seconds late. 0: a forecast for every summary.
+
+_ESTIMATES = "khidmat_screen_estimates"  # app.extensions: centre id -> (monotonic, forecast)
+
+
+def _screens_forecast(
+    reader: Session, centre: Centre, capacities: queue_state.Capacities | None = None, tokens: Iterable[int] = ()
+) -> estimate.Forecast:
+    """The forecast the screens' minutes come from: the snapshot's when this change
+    computed it (an issue), else the centre's last one while it is young enough and knows
+    ``tokens`` (a position's minutes), without reading a snapshot; else one computed now
+    from the snapshot (``_capacities``), kept for the next changes."""
+    known = _known_capacities(reader, centre, capacities)
+    computed = queue_state.known_forecast(known) if known is not None else None
+    if computed is None:
+        kept = _kept_forecast(centre.id, tokens)
+        if kept is not None:
+            return kept
+    forecast = computed or queue_state.forecast_of(_capacities(reader, centre, capacities))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app.extensions.setdefault(_ESTIMATES, {})[centre.id] = (monotonic(), forecast)
+    return forecast
+
+
+def _kept_forecast(centre_id: int, tokens: Iterable[int] = ()) -> estimate.Forecast | None:
+    """The centre's last forecast while it is younger than SCREEN_ESTIMATES_SECONDS and
+    knows ``tokens`` (the screens are then owed a fresh summary when it is due), else None."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    max_age = float(app.config.get("SCREEN_ESTIMATES_SECONDS", 0) or 0)
+    recent: dict[int, tuple[float, estimate.Forecast]] = app.extensions.get(_ESTIMATES, {})
+    if max_age <= 0 or centre_id not in recent:
+        return None
+    at, forecast = recent[centre_id]
+    if monotonic() - at >= max_age or not all(t in forecast.waits for t in tokens):
+        return None
+    _estimates_worker(app).owe(centre_id, at + max_age)
+    return forecast
+
+
+class EstimatesWorker(Worker):
+    """Builds the summary of each centre whose screens were shown a reused forecast, once
+    it is due (``_kept_forecast``): folded, like a commit, into a build of the same
+    summary running then."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app, "screen estimates", interval_key=None, default_interval=1.0, until_idle=True)
+        self._due: dict[int, float] = {}  # centre id -> monotonic instant its fresh summary is due
+        self._due_lock = threading.Lock()
+
+    def owe(self, centre_id: int, due: float) -> None:
+        with self._due_lock:
+            if centre_id in self._due:
+                return
+            self._due[centre_id] = due
+        self.wake()
+
+    def owed(self) -> dict[int, float]:
+        with self._due_lock:
+            return dict(self._due)
+
+    def next_wait(self) -> float:
+        with self._due_lock:
+            soonest = min(self._due.values(), default=None)
+        return self.interval if soonest is None else max(0.0, soonest - monotonic())
+
+    def round(self) -> bool:
+        """Build the summaries due now; False when none is owed any more."""
+        now = monotonic()
+        with self._due_lock:
+            due = sorted(c for c, at in self._due.items() if at <= now)
+            for centre_id in due:
+                del self._due[centre_id]
+        for centre_id in due:  # (bound now: a build folded into another thread runs later)
+            build_apart(partial(_queue_summary, centre_id=centre_id), key=("queue_changed", centre_id))
+        with self._due_lock:
+            return bool(self._due)
+
+
+def _estimates_worker(app: Flask) -> EstimatesWorker:
+    return app_worker(app, "khidmat_screen_estimates_worker", EstimatesWorker)
 
 
 def token_changed(session: Session, token: Token) -> None:
@@ -141,10 +245,11 @@ def positions_changed(
     def build(reader: Session) -> Iterable[Message]:
         found = _centre(reader, centre_id)
         rows = _first_waiting(reader, found, service_id, LIVE_POSITIONS) if found is not None else []
-        if not rows:
+        watching = [(ahead, row) for ahead, row in enumerate(rows) if watched(rooms.token(row.public_code))]
+        if not watching:  # (no forecast for pages nobody has open)
             return []
         assert found is not None
-        etas = queue_state.forecast_of(capacities or _capacities(reader, found))
+        etas = _screens_forecast(reader, found, capacities, [row.id for _, row in watching])
         return [
             Message(
                 "position",
@@ -152,10 +257,10 @@ def positions_changed(
                 {"number": row.number, "ahead": ahead, "eta_minutes": etas.token_minutes(row.id)},
                 centre_id=centre_id,
             )
-            for ahead, row in enumerate(rows)
+            for ahead, row in watching
         ]
 
-    publish_built(session, build)
+    publish_built(session, build, key=("positions", centre_id, service_id))
 
 
 def _centre(reader: Session, centre_id: int) -> Centre | None:
@@ -167,13 +272,30 @@ def _centre(reader: Session, centre_id: int) -> Centre | None:
     return held[centre_id]
 
 
-def _capacities(reader: Session, centre: Centre) -> queue_state.Capacities:
+def _capacities(
+    reader: Session, centre: Centre, known: queue_state.Capacities | None = None
+) -> queue_state.Capacities:
     """The centre's capacities as committed, computed once per commit for all its builders
-    (the forecast is most of what a change costs)."""
-    cache: dict[int, queue_state.Capacities] = reader.info.setdefault("khidmat_capacities", {})
+    (the forecast is most of what a change costs). ``known``: what the transaction computed
+    after its last change, used unless the builder runs again for later commits folded
+    into it (``publish.is_rebuild``)."""
+    cache: dict[int, queue_state.Capacities] = reader.info.setdefault(_CAPACITIES, {})
     if centre.id not in cache:
-        cache[centre.id] = queue_state.counter_capacities(reader, centre)
+        cache[centre.id] = _known_capacities(reader, centre, known) or queue_state.counter_capacities(reader, centre)
     return cache[centre.id]
+
+
+_CAPACITIES = "khidmat_capacities"  # reader.info: centre id -> its capacities as committed
+
+
+def _known_capacities(
+    reader: Session, centre: Centre, known: queue_state.Capacities | None = None
+) -> queue_state.Capacities | None:
+    """The capacities ``_capacities`` has without computing them, else None."""
+    cached = reader.info.get(_CAPACITIES, {}).get(centre.id)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    return None if known is None or is_rebuild(reader) else known
 
 
 def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list[Row[int, str, str]]:

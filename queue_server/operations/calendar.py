@@ -75,6 +75,7 @@ def set_calendar(
         session.expire(centre, ["holidays"])
         changes["holidays_added"] = added
     session.flush()
+    session.expire(centre, ["calendar_stamp"])  # (the triggers gave it a new one)
     append_event(session, centre.id, "calendar_changed", actor, data=changes)
     announce.centre_refresh(session, centre)
     return centre.calendar()

@@ -288,6 +288,11 @@ def forecast_of(capacities: Capacities) -> estimate.Forecast:
     return known
 
 
+def known_forecast(capacities: Capacities) -> estimate.Forecast | None:
+    """The snapshot's forecast if it was computed already, else None (nothing computed)."""
+    return _FORECASTS.get(capacities)
+
+
 def with_waiting(capacities: Capacities, token: Token) -> Capacities:
     """The snapshot with one more waiting token (the one just issued)."""
     candidate = dispatch.Candidate(
@@ -397,15 +402,20 @@ def current_tokens(session: Session, centre_id: int) -> dict[int, Token]:
 
 
 def queue_summary(
-    session: Session, centre: Centre, capacities: Capacities | None = None
+    session: Session,
+    centre: Centre,
+    *,
+    forecast: estimate.Forecast | None = None,
+    waiting: dict[int, ServiceQueue] | None = None,
 ) -> list[dict[str, Any]]:
     """Per active service: waiting now, the longest current wait, the expected wait, and
-    whether a counter serves it now.
-    ``capacities``, when the caller has them already, saves computing them again."""
+    whether a counter serves it now. ``forecast`` and ``waiting`` (``waiting_in`` or
+    ``waiting_by_service``), when the caller has them, save the snapshot both come from."""
     now = utcnow()
-    caps = counter_capacities(session, centre) if capacities is None else capacities
-    waiting = waiting_in(caps)
-    forecast = forecast_of(caps)
+    if waiting is None or forecast is None:
+        caps = counter_capacities(session, centre)
+        waiting = waiting if waiting is not None else waiting_in(caps)
+        forecast = forecast or forecast_of(caps)
     serving = served_now(session, centre)
     out = []
     for service in centre.services:

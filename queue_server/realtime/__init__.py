@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
 
     hub.quiet_closed_websocket_threads()
     presence.init_app(app)
-    add_sink(hub.emit_message)
+    add_sink(hub.emit_message, watching=hub.watching)
     socketio.on_event("connect", hub.on_connect)
     socketio.on_event("disconnect", hub.on_disconnect)
     socketio.on_event("join", screens.on_join)

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app, request, session
 from flask_socketio import disconnect
+from socketio import PubSubManager
 
 from queue_server.actors import Actor
 from queue_server.auth import admits, key_actor, nonce_actor, note_key_address
@@ -50,6 +51,19 @@ def emit_message(message: Message) -> None:
     """Publish sink: a committed change's event to its rooms."""
     if message.rooms:
         socketio.emit(message.event, message.payload, to=list(message.rooms))
+
+
+def watching(room: str) -> bool:
+    """Whether a message to ``room`` reaches a socket (``publish.watched``): one of this
+    process in the room, or, with a message queue between processes, always (another
+    process's sockets are not known here)."""
+    server = getattr(socketio, "server", None)
+    if server is None:
+        return False
+    manager = server.manager
+    if isinstance(manager, PubSubManager):
+        return True
+    return bool(manager.rooms.get("/", {}).get(room))
 
 
 def connected_count() -> int:

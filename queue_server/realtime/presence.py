@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from queue_server.actors import Actor
 from queue_server.clock import utcnow
 from queue_server.operations.devices import note_seen_many
-from queue_server.realtime.workers import Worker
+from queue_server.realtime.workers import Worker, app_worker
 from queue_server.unit_of_work import run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,7 @@ class Presence(Worker):
 
 def presence(app: Flask | None = None) -> Presence:
     """This app's presence (made by ``queue_server.realtime.init_app``)."""
-    target = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = target.extensions.get(_KEY)
-    if not isinstance(found, Presence):
-        found = target.extensions[_KEY] = Presence(target)
-    return found
+    return app_worker(app or current_app._get_current_object(), _KEY, Presence)  # type: ignore[attr-defined]
 
 
 def init_app(app: Flask) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 
@@ -146,3 +146,17 @@ class Worker:
 def newest(name: str) -> Worker | None:
     """The process's current worker of a name, if any was made."""
     return _newest.get(name)
+
+
+W = TypeVar("W", bound=Worker)
+_made_lock = threading.Lock()
+
+
+def app_worker(app: Flask, key: str, make: Callable[[Flask], W]) -> W:
+    """The app's one worker kept under ``key`` in ``app.extensions``, made at its first
+    need (once, however many threads need it at once)."""
+    with _made_lock:
+        found = app.extensions.get(key)
+        if found is None:
+            found = app.extensions[key] = make(app)
+    return found  # type: ignore[no-any-return]

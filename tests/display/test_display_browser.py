@@ -43,9 +43,14 @@ def hero_number(page: Any) -> str:
     return str(page.locator("#hero-number").text_content())
 
 
-def wait_hero(page: Any, number: str, timeout: float = 10000) -> None:
+def wait_hero(page: Any, number: str, kind: str | None = None, timeout: float = 10000) -> None:
+    """Until the big panel shows ``number`` (as ``kind`` of call, when given): a panel that
+    shows the number already, as another kind, is still waiting for its event."""
     page.wait_for_function(
-        "n => document.getElementById('hero-number').textContent === n", arg=number, timeout=timeout
+        """([n, kind]) => document.getElementById('hero-number').textContent === n
+            && (kind === null || document.getElementById('hero').dataset.kind === kind)""",
+        arg=[number, kind],
+        timeout=timeout,
     )
 
 
@@ -277,6 +282,7 @@ def test_the_big_panel_shows_the_latest_call_still_current_through_refreshes(
     second = s.issue("character")
     b, _ = call_next(s, 2, c2)
     assert b["id"] == second["id"]
+    wait_hero(page, b["number"])
     clerk2 = s.keys["clerk2"]
     assert s.api("POST", f"/api/v1/tokens/{b['id']}/start", clerk2, json={}).status_code == 200
     req = s.api("GET", f"/api/v1/tokens/{b['id']}/request", clerk2).json()
@@ -285,12 +291,10 @@ def test_the_big_panel_shows_the_latest_call_still_current_through_refreshes(
     assert s.api("POST", f"/api/v1/requests/{req['id']}/advance", clerk2, json={"to": "in_process"}).status_code == 200
     # A is called again after B was called: by call time, A is the most recent token called.
     assert s.api("POST", f"/api/v1/tokens/{a['id']}/recall", s.keys["clerk1"], json={}).status_code == 200
-    wait_hero(page, a["number"])
-    assert page.locator("#hero").get_attribute("data-kind") == "recall"
+    wait_hero(page, a["number"], "recall")  # (not the first call of A, still drawn)
     collect = s.api("POST", f"/api/v1/requests/{req['id']}/collection-call", clerk2, json={})
     assert collect.status_code == 200, collect.text
-    wait_hero(page, b["number"])
-    assert page.locator("#hero").get_attribute("data-kind") == "collection"
+    wait_hero(page, b["number"], "collection")
 
     page.reload()
     page.wait_for_selector("#display[data-state=live]", timeout=15000)
@@ -300,8 +304,7 @@ def test_the_big_panel_shows_the_latest_call_still_current_through_refreshes(
 
     done = s.api("POST", f"/api/v1/requests/{req['id']}/advance", clerk2, json={"to": "delivered"})
     assert done.status_code == 200, done.text
-    wait_hero(page, a["number"])  # collected: the panel falls back to the call still current
-    assert page.locator("#hero").get_attribute("data-kind") == "recall"
+    wait_hero(page, a["number"], "recall")  # collected: the panel falls back to the call still current
 
     assert s.api("POST", f"/api/v1/tokens/{a['id']}/start", s.keys["clerk1"], json={}).status_code == 200
     page.wait_for_function("document.getElementById('hero-call').hidden === true", timeout=10000)

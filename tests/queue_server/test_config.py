@@ -24,6 +24,23 @@ def test_environment_overrides_defaults_with_their_types(
     assert values["SOCKETIO_CHANNEL"] == "khidmat-lahore"
 
 
+def test_a_number_from_the_environment_is_a_number_and_bad_text_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KHIDMAT_SCREEN_ESTIMATES_SECONDS", " 0.5")
+    monkeypatch.setenv("KHIDMAT_DB_PROBE_SECONDS", "3")
+    values = load_config(tmp_path)
+    assert values["SCREEN_ESTIMATES_SECONDS"] == 0.5 and values["DB_PROBE_SECONDS"] == 3.0
+    assert isinstance(values["DB_PROBE_SECONDS"], float)
+    monkeypatch.setenv("KHIDMAT_LOGIN_MAX_FAILURES", "seven")
+    with pytest.raises(RuntimeError, match=r"KHIDMAT_LOGIN_MAX_FAILURES must be a whole number, not 'seven'"):
+        load_config(tmp_path)
+    monkeypatch.setenv("KHIDMAT_LOGIN_MAX_FAILURES", "7")
+    monkeypatch.setenv("KHIDMAT_DB_PROBE_SECONDS", "2s")
+    with pytest.raises(RuntimeError, match=r"KHIDMAT_DB_PROBE_SECONDS must be a number, not '2s'"):
+        load_config(tmp_path)
+
+
 def test_secure_cookies_are_off_by_default_and_the_secret_is_kept(tmp_path: Path) -> None:
     first = load_config(tmp_path)
     assert first["SESSION_COOKIE_SECURE"] is False

@@ -153,3 +153,67 @@ def test_fairness_bound_ignores_services_without_a_target() -> None:
     heavy = Candidate(2, B, ago(61))
     no_target = CounterView(7, {A: 1, B: 5}, fairness_k=3)
     assert choose([light, heavy], no_target, NOW) == heavy
+
+
+def _rule_by_the_book(candidates: list[Candidate], counter: CounterView, now: datetime) -> list[Candidate]:
+    """The rule as the module's docstring states it, in datetimes: the oracle for the
+    microsecond arithmetic ``rank`` and ``choose`` use (the forecast calls them thousands
+    of times per change)."""
+    eligible = [c for c in candidates if (c.target_counter_id or None) in (None, counter.counter_id)]
+    eligible = [c for c in eligible if c.target_counter_id is not None or c.service_id in counter.weights]
+    streak_reached = 0 < counter.max_priority_streak <= counter.priority_streak
+    ignore_priority = streak_reached and any(not c.is_priority for c in eligible)
+
+    def key(c: Candidate) -> tuple[bool, bool, float, float, int]:
+        waited = max(0.0, (now - c.queued_at).total_seconds())
+        weight = counter.weights.get(c.service_id, 1)
+        target = counter.target_seconds.get(c.service_id)
+        overdue = counter.fairness_k is not None and target and waited > counter.fairness_k * target
+        if overdue:
+            weight = max(weight, max(counter.weights.values(), default=1))
+        priority = c.is_priority and not ignore_priority
+        return (
+            c.target_counter_id == counter.counter_id,
+            priority,
+            waited * weight,
+            -c.queued_at.timestamp(),
+            -c.token_id,
+        )
+
+    return sorted(eligible, key=key, reverse=True)
+
+
+def test_the_rule_in_microseconds_orders_as_the_rule_in_datetimes() -> None:
+    """Random queues with ties made on purpose (waits that weigh the same, the same issue
+    instant, fractions of a second, an issue time after ``now``): the same order."""
+    import random
+
+    rng = random.Random(15)
+    for round_ in range(300):
+        weights = {s: rng.choice((1, 1, 2, 3, 9)) for s in range(1, 6) if rng.random() < 0.8} or {1: 1}
+        counter = CounterView(
+            7,
+            weights,
+            priority_streak=rng.choice((0, 1, 3)),
+            max_priority_streak=rng.choice((0, 2)),
+            fairness_k=rng.choice((None, 1.5)),
+            target_seconds={s: rng.choice((0.0, 60.0, 600.0)) for s in range(1, 6)},
+        )
+        base = rng.choice((0, 1, 2, 3))  # seconds: equal products of wait and weight
+        candidates = [
+            Candidate(
+                token_id=i,
+                service_id=rng.randint(1, 6),
+                queued_at=NOW
+                - timedelta(
+                    seconds=rng.choice((base, 2 * base, 3 * base, 600, -5)),
+                    microseconds=rng.choice((0, 0, 1, 999_999, 333_333)),
+                ),
+                is_priority=rng.random() < 0.2,
+                target_counter_id=rng.choice((None, None, None, 7, 8)),
+            )
+            for i in range(rng.randint(0, 12))
+        ]
+        expected = _rule_by_the_book(candidates, counter, NOW)
+        assert rank(candidates, counter, NOW) == expected, round_
+        assert choose(candidates, counter, NOW) == (expected[0] if expected else None), round_

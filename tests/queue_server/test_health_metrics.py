@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
-from queue_server import operations
+from queue_server import operations, unit_of_work
 from queue_server.actors import SYSTEM
 from queue_server.app import create_app
 from queue_server.extensions import db
@@ -64,6 +64,30 @@ def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "degraded" and body["database"].startswith("error")
+
+
+def test_a_request_that_meets_no_database_before_its_unit_of_work_marks_the_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who is asking is resolved before the request's unit of work: when that read is the
+    one that finds the database gone (as with every request of a cut that begins between
+    transactions), the screens must be told all the same (queue_server.outage)."""
+    told: list[str] = []
+    monkeypatch.setattr(unit_of_work, "_outage_listeners", [lambda: told.append("down")])
+    app = create_app(
+        {
+            "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2",
+            "SECRET_KEY": "x" * 32,
+            "INSTANCE_PATH": tmp_path,
+        }
+    )
+    response = app.test_client().post(
+        "/api/v1/centres/demo/tokens", json={"service": "character"}, headers=bearer("k" * 40)
+    )
+    closed(app)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "database_unavailable"
+    assert told == ["down"]
 
 
 def test_healthz_is_503_when_redis_is_unreachable(app_config: dict[str, Any]) -> None:

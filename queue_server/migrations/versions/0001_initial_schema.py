@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-05 09:03:28.504572
+Create Date: 2026-12-06 09:43:02.694988
 
 """
 from alembic import op
@@ -50,6 +50,7 @@ def upgrade():
     sa.Column('notice_ur', sa.Text(), nullable=False),
     sa.Column('settings', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('calendar_stamp', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_centres')),
     sa.UniqueConstraint('code', name=op.f('uq_centres_code'))
     )
@@ -641,6 +642,35 @@ def upgrade():
             "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
             "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
         )
+
+    # A centre's calendar stamp changes with its hours and holidays, however they are
+    # changed (the application stamps them too; this covers SQL by hand and other tools):
+    # each process keeps the calendar it read by that stamp (models.centre.Centre.calendar).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            """
+            CREATE FUNCTION centres_calendar_stamp() RETURNS trigger AS $$
+            BEGIN
+                UPDATE centres SET calendar_stamp = floor(random() * 4611686018427387903)::bigint
+                WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.centre_id ELSE NEW.centre_id END;
+                RETURN NULL;
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        for table in ("opening_hours", "centre_holidays"):
+            op.execute(
+                f"CREATE TRIGGER {table}_stamp AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION centres_calendar_stamp()"
+            )
+    else:
+        for table in ("opening_hours", "centre_holidays"):
+            for change, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+                op.execute(
+                    f"CREATE TRIGGER {table}_stamp_{change.lower()} AFTER {change} ON {table} "
+                    "BEGIN UPDATE centres SET calendar_stamp = abs(random() % 4611686018427387903) "
+                    f"WHERE id = {row}.centre_id; END"
+                )
 
 
 def downgrade():

@@ -465,3 +465,103 @@ def test_a_dashboard_hub_stops_once_another_app_took_over_the_process(
     current.wake()
     worker.join(timeout=10)
     assert not worker.is_alive()
+
+
+def test_a_centre_nobody_watches_is_refreshed_at_most_every_few_seconds(
+    app: Flask, centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes at an unwatched centre: the first is refreshed at once (its alerts), the
+    next waits for ``UNWATCHED_SECONDS`` to pass (one refresh for them all); a centre
+    whose dashboard someone watches is refreshed on every change."""
+    from types import SimpleNamespace
+
+    clock = [1000.0]
+    monkeypatch.setattr(events, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    someone = [False]
+    monkeypatch.setattr(events, "watched", lambda room: someone[0])
+    hub = events.Hub(app)
+    monkeypatch.setattr(events, "_hub", hub)
+    refreshed: list[int] = []
+    monkeypatch.setattr(hub, "refresh", refreshed.append)
+
+    def change_then_round(after: float) -> None:
+        hub.mark(centre.id)
+        clock[0] += after
+        hub.run_once()
+
+    change_then_round(0.1)
+    assert refreshed == [centre.id]
+    change_then_round(1.0)
+    change_then_round(1.0)
+    assert refreshed == [centre.id], "held back: refreshed 2 s ago"
+    assert hub.next_wait() == pytest.approx(events.UNWATCHED_SECONDS - 2.0)
+    clock[0] += events.UNWATCHED_SECONDS
+    hub.run_once()
+    assert refreshed == [centre.id] * 2, "both changes in one refresh"
+    someone[0] = True
+    change_then_round(0.1)
+    change_then_round(0.1)
+    assert refreshed == [centre.id] * 4
+
+
+def test_a_watched_centre_s_refreshes_take_at_most_their_share_of_the_hub(
+    app: Flask, centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watched centre whose refresh takes 50 ms is refreshed again no sooner than 450 ms
+    after it ended (a tenth of the hub's time), however often it changes meanwhile; one
+    whose refresh costs nothing is refreshed on every change."""
+    from types import SimpleNamespace
+
+    clock = [1000.0]
+    monkeypatch.setattr(events, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(events, "watched", lambda room: True)
+    hub = events.Hub(app)
+    monkeypatch.setattr(events, "_hub", hub)
+    refreshed: list[float] = []
+
+    def refresh(_centre_id: int) -> None:
+        refreshed.append(clock[0])
+        clock[0] += 0.05  # the figures take 50 ms
+
+    monkeypatch.setattr(hub, "refresh", refresh)
+    hub.mark(centre.id)
+    hub.run_once()
+    assert refreshed == [1000.0]
+    for _ in range(3):  # changes every 100 ms
+        clock[0] += 0.1
+        hub.mark(centre.id)
+        hub.run_once()
+    assert refreshed == [1000.0], "resting: its budget is spent until 1000.5"
+    assert hub.next_wait() == pytest.approx(1000.5 - clock[0])
+    clock[0] = 1000.5
+    hub.run_once()
+    assert refreshed == [1000.0, 1000.5], "the three changes in one refresh"
+    app.config["DASHBOARD_SHARE"] = 1.0  # all of the hub's time: every change
+    hub = events.Hub(app)
+    monkeypatch.setattr(events, "_hub", hub)
+    monkeypatch.setattr(hub, "refresh", refresh)
+    for _ in range(2):
+        hub.mark(centre.id)
+        hub.run_once()
+    assert len(refreshed) == 4
+
+
+def test_new_alert_thresholds_are_evaluated_at_once_even_unwatched(
+    app: Flask, centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manager who changes the thresholds expects the alerts they raise now, not in a
+    few seconds: ``alerts_changed`` is refreshed in the next round whatever the time."""
+    from types import SimpleNamespace
+
+    from queue_server.publish import Message
+
+    monkeypatch.setattr(events, "time", SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr(events, "watched", lambda room: False)
+    hub = events.Hub(app)
+    monkeypatch.setattr(events, "_hub", hub)
+    refreshed: list[int] = []
+    monkeypatch.setattr(hub, "refresh", refreshed.append)
+    for event in ("token_changed", "token_changed", "alerts_changed", "token_changed"):
+        events.on_message(Message(event, ("r",), centre_id=centre.id))
+        hub.run_once()
+    assert refreshed == [centre.id, centre.id], "the first change, then the thresholds"
