@@ -3,6 +3,7 @@ socket connected. Each one commits, as the entry point a real caller goes throug
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Flask
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from queue_server import operations as ops
 from queue_server.actors import SYSTEM, Actor
 from queue_server.auth import staff_actor
+from queue_server.clock import utcnow
 from queue_server.extensions import socketio
 from queue_server.models import Centre, Counter, Staff, Token
 
@@ -34,6 +36,15 @@ def open_counter(session: Session, centre: Centre, number: int, clerk: str | Non
     opened = ops.open_counter(session, counter.id, staff_actor(staff))
     session.commit()
     return opened
+
+
+def next_morning(centre: Centre, hour: int = 10) -> datetime:
+    """The next ``hour`` o'clock of the centre's own day, after now: a start for a test that
+    moves the clock by minutes and must stay within one business day (a test started at
+    23:50 from the real clock would see its tokens become yesterday's)."""
+    now = utcnow().astimezone(centre.tz)
+    morning = datetime.combine(now.date(), time(hour), centre.tz)
+    return morning if morning > now else morning + timedelta(days=1)
 
 
 def socketio_client(

@@ -24,7 +24,7 @@ from queue_server.read import statistics
 from queue_server.realtime.presence import presence
 from tests.conftest import bearer
 from tests.counters.manager.test_reports import login
-from tests.support.factories import socketio_client
+from tests.support.factories import next_morning, socketio_client
 
 
 def services_of(live: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -121,7 +121,7 @@ def test_live_figures_follow_the_floor(
     keys: dict[str, str],
 ) -> None:
     clerk = actor_of("clerk1")
-    start = utcnow()
+    start = next_morning(centre)
     with time_machine.travel(start, tick=False) as clock:
         a1 = operations.issue_token(session, centre, "character", clerk).token
         operations.issue_token(session, centre, "character", clerk)
@@ -166,7 +166,7 @@ def test_wait_over_target_is_raised_then_cleared_in_the_event_log(
     session: Session, centre: Centre, actor_of: Callable[[str], Actor], counter_no: Callable[[int], Counter]
 ) -> None:
     clerk = actor_of("clerk1")
-    start = utcnow()
+    start = next_morning(centre)
     with time_machine.travel(start, tick=False) as clock:
         token = operations.issue_token(session, centre, "character", clerk).token
         session.commit()
@@ -206,7 +206,7 @@ def test_queue_length_idle_counter_and_printer_alerts(
     alert_changes.update_thresholds(
         session, centre, boss, {"queue_length": 2, "idle_minutes": 3, "is_wait_enabled": False}
     )
-    start = utcnow()
+    start = next_morning(centre)
     with time_machine.travel(start, tick=False) as clock:
         operations.open_counter(session, counter_no(4).id, clerk)  # vehicle, token tax
         for _ in range(3):
