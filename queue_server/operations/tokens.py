@@ -219,12 +219,13 @@ def _lock_dispatch(session: Session, centre_id: int) -> None:
         session.execute(select(func.pg_advisory_xact_lock(DISPATCH_LOCK_SPACE, centre_id)))
 
 
-def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> bool:
-    """Move one token from waiting to called at this counter, if it is still waiting.
+def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> Token | None:
+    """Move one token from waiting to called at this counter, if it is still waiting; the
+    token as it now is (its row returned by the UPDATE itself), or None.
 
     Another transaction changing the same token (a cancel, a transfer) is waited for, and
     the state is checked again once it has committed."""
-    taken = session.execute(
+    return session.scalars(
         update(Token)
         .where(Token.id == token_id, Token.state == TokenState.WAITING)
         .values(
@@ -234,10 +235,9 @@ def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> b
             called_at=now,
             first_called_at=func.coalesce(Token.first_called_at, now),
         )
-        .returning(Token.id)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    return taken is not None
+        .returning(Token)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
@@ -268,12 +268,9 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
         if not ranked:
             return None
         for candidate in ranked:
-            if _take(session, candidate.token_id, counter, now):
+            token = _take(session, candidate.token_id, counter, now)
+            if token is not None:
                 counter.priority_streak = dispatch.next_streak(view, candidate)
-                token = session.get(
-                    Token, candidate.token_id, populate_existing=True, options=[joinedload(Token.service)]
-                )
-                assert token is not None
                 append_event(
                     session,
                     centre.id,
@@ -304,9 +301,8 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
         raise NotFound(N_("No token %(id)s."), id=token_id)
     next_state(Action.CALL, token.state)
     now = utcnow()
-    if not _take(session, token.id, counter, now):
+    if _take(session, token.id, counter, now) is None:
         raise Conflict(N_("That token was just taken by another counter."), code="taken")
-    session.refresh(token)
     fields, note = reason_fields(reason)
     event = append_event(
         session,

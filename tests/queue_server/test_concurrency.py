@@ -95,8 +95,9 @@ def test_the_retry_takes_the_next_best_when_the_best_is_gone(app: Flask, session
     counter = centre.counters[0]
     from queue_server.clock import utcnow
 
-    assert _take(session, tokens[0].id, counter, utcnow()) is True
-    assert _take(session, tokens[0].id, counter, utcnow()) is False
+    assert _take(session, tokens[0].id, counter, utcnow()) is tokens[0]
+    assert tokens[0].state == TokenState.CALLED and tokens[0].counter_id == counter.id, "as the UPDATE left it"
+    assert _take(session, tokens[0].id, counter, utcnow()) is None
     count = session.scalar(select(func.count()).where(Token.state == TokenState.CALLED))
     assert count == 1
 
