@@ -1,7 +1,7 @@
 """A token's whole life through a real ``khidmat serve``, each figure beside its floor.
 
 Run: .venv/bin/python bench/bench_server.py [--db sqlite,pg1,pg2] [--clients 1,8,32]
-     [--counters 8,32] [--tokens 160] [--seconds 4] [--repeat 2]
+     [--counters 8,32] [--tokens 160] [--seconds 4] [--repeat 2] [--centres 1]
 
 For each database mode a fresh database is seeded (the demo centre, plus counters and
 clerks up to the largest ``--counters``) and ``khidmat serve`` is started as a subprocess,
@@ -25,6 +25,11 @@ staff API key:
   Every call row checks that no token was called twice (client side: the ids answered by
   call-next; server side: the audit events) and none was skipped (every issued token
   called, none left waiting).
+
+``--centres N`` seeds N copies of the demo centre and spreads the counters (counter j at
+centre j % N), the issuing clients and the screens over them, as a province server's load
+is spread: a centre's call-next takes turns (its dispatch lock) and its audit events form
+one chain, so one centre's writes are serial whatever the processes; centres are not.
 
 CPU ms/req is the server processes' user+system CPU time (from /proc, before and after
 the row, master and workers) divided by the requests of the row. ``--screens`` hall displays
@@ -61,8 +66,27 @@ TICK = os.sysconf("SC_CLK_TCK")
 # --- database and server ---------------------------------------------------------------
 
 
-def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
-    """Fresh schema, the demo centre, counters and clerks up to ``counters``; returns keys."""
+@dataclass
+class Desk:
+    """One counter of the bench: where it is, what it serves, the clerk who holds it."""
+
+    centre: str
+    counter_id: int
+    number: int
+    services: set[str]
+    key: str
+
+
+@dataclass
+class Seeded:
+    keys: dict[str, str]  # username (or "display@<centre>") -> key
+    centres: list[str]  # "demo", then "demo2" ...
+    desks: list[Desk]  # interleaved: desk j is counter j // centres + 1 of centre j % centres
+
+
+def prepare_database(url: str, workdir: Path, counters: int, centres: int = 1) -> Seeded:
+    """Fresh schema; the demo centre (and ``centres - 1`` copies of it, ``demo2`` ...), each
+    with counters and clerks enough for ``counters`` spread over them."""
     from flask_migrate import upgrade
     from sqlalchemy import select, text
 
@@ -73,7 +97,16 @@ def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
     from queue_server.models import Centre, Counter, Role, Service, Staff, StaffApiKey, WorkProfileEntry
     from queue_server.seed import seed_demo
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret-0123456789abcdef-0123456789", "INSTANCE_PATH": workdir})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench-secret-0123456789abcdef-0123456789",
+            "INSTANCE_PATH": workdir,
+        }
+    )
+    codes = ["demo"] + [f"demo{k}" for k in range(2, centres + 1)]
+    per_centre = -(-counters // centres)
+    by_centre: dict[str, list[Desk]] = {}
     with app.app_context():
         if url.startswith("postgresql"):
             with db.engine.begin() as conn:
@@ -82,36 +115,47 @@ def prepare_database(url: str, workdir: Path, counters: int) -> dict[str, Any]:
         upgrade()
         create_table()
         session = db.session()
-        result = seed_demo(session)
-        keys = {p["username"]: p["api_key"] for p in result.staff}
-        keys["display"] = next(d["key"] for d in result.devices if d["kind"] == "display")
-        centre = session.scalar(select(Centre).where(Centre.code == "demo"))
-        assert centre is not None
-        services = session.scalars(select(Service).where(Service.centre_id == centre.id)).all()
-        have = len(session.scalars(select(Counter).where(Counter.centre_id == centre.id)).all())
         password = hash_password("bench-password")
-        for number in range(have + 1, counters + 1):
-            counter = Counter(centre_id=centre.id, number=number, name=f"Counter {number}")
-            counter.profile = [WorkProfileEntry(service_id=s.id, weight=1) for s in services]
-            session.add(counter)
-        for i in range(1, counters + 1):
-            name = f"clerk{i}"
-            if name in keys:
-                continue
-            staff = Staff(
-                username=name,
-                full_name=f"Clerk {i}",
-                role=Role.CLERK,
-                centre_id=centre.id,
-                password_hash=password,
+        keys: dict[str, str] = {}
+        for code in codes:
+            result = seed_demo(session, code)  # (the staff are the first centre's; see below)
+            keys.update({p["username"]: p["api_key"] for p in result.staff})
+            keys[f"display@{code}"] = next(d["key"] for d in result.devices if d["kind"] == "display")
+            centre = session.scalar(select(Centre).where(Centre.code == code))
+            assert centre is not None
+            services = session.scalars(select(Service).where(Service.centre_id == centre.id)).all()
+            have = len(session.scalars(select(Counter).where(Counter.centre_id == centre.id)).all())
+            for number in range(have + 1, per_centre + 1):
+                counter = Counter(centre_id=centre.id, number=number, name=f"Counter {number}")
+                counter.profile = [WorkProfileEntry(service_id=s.id, weight=1) for s in services]
+                session.add(counter)
+            session.flush()
+            prefix = "" if code == "demo" else f"{code}-"
+            desks = by_centre[code] = []
+            rows = session.scalars(
+                select(Counter)
+                .where(Counter.centre_id == centre.id, Counter.number <= per_centre)
+                .order_by(Counter.number)
             )
-            key = new_key("staff")
-            staff.api_keys.append(StaffApiKey(key_hash=key_hash(key), label="bench"))
-            session.add(staff)
-            keys[name] = key
+            for counter in rows:
+                name = f"{prefix}clerk{counter.number}"
+                if name not in keys:
+                    staff = Staff(
+                        username=name,
+                        full_name=f"Clerk {counter.number}",
+                        role=Role.CLERK,
+                        centre_id=centre.id,
+                        password_hash=password,
+                    )
+                    keys[name] = new_key("staff")
+                    staff.api_keys.append(StaffApiKey(key_hash=key_hash(keys[name]), label="bench"))
+                    session.add(staff)
+                served = {e.service.code for e in counter.profile if e.weight > 0}
+                desks.append(Desk(code, counter.id, counter.number, served, keys[name]))
         session.commit()
         db.engine.dispose()
-    return keys
+    interleaved = [by_centre[codes[j % centres]][j // centres] for j in range(counters)]
+    return Seeded(keys, codes, interleaved)
 
 
 def free_port() -> int:
@@ -306,16 +350,20 @@ def pct(values: list[float], q: int) -> float:
 
 
 def timed_clients(
-    server: Server, keys: list[str], path: str, body: Callable[[], dict[str, Any]], seconds: float, ok: int
+    server: Server,
+    who: list[tuple[str, str]],
+    body: Callable[[], dict[str, Any]],
+    seconds: float,
+    ok: int,
 ) -> Figure:
-    """N clients posting as fast as answers come, for ``seconds``."""
+    """N clients, each (key, path), posting as fast as answers come, for ``seconds``."""
     fig = Figure()
     lock = threading.Lock()
-    clients = [Client(server.port, k) for k in keys]
+    clients = [(Client(server.port, key), path) for key, path in who]
     start = threading.Barrier(len(clients) + 1)
     stop_at = [0.0]
 
-    def work(client: Client) -> None:
+    def work(client: Client, path: str) -> None:
         mine: list[float] = []
         errors = 0
         start.wait()
@@ -328,7 +376,7 @@ def timed_clients(
             fig.latencies += mine
             fig.errors += errors
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    threads = [threading.Thread(target=work, args=c) for c in clients]
     for t in threads:
         t.start()
     cpu0 = server.cpu_seconds()
@@ -343,15 +391,17 @@ def timed_clients(
     return fig
 
 
-def issue_tokens(server: Server, key: str, services: list[str], n: int) -> set[int]:
+def issue_tokens(server: Server, issuers: list[tuple[str, str]], services: list[str], n: int) -> set[int]:
+    """``n`` tokens from 8 clients, token i at issuer i % len(issuers): (key, centre code)."""
     ids: set[int] = set()
     lock = threading.Lock()
 
     def work(offset: int) -> None:
-        client = Client(server.port, key)
+        clients = [(Client(server.port, key), code) for key, code in issuers]
         for i in range(offset, n, 8):
+            client, code = clients[i % len(clients)]
             status, body = client.post(
-                "/api/v1/centres/demo/tokens", {"service": services[i % len(services)]}
+                f"/api/v1/centres/{code}/tokens", {"service": services[(i // len(clients)) % len(services)]}
             )
             if status != 201:
                 raise SystemExit(f"issue: {status} {body}")
@@ -469,60 +519,64 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
         import redis as redis_lib
 
         redis_lib.Redis.from_url(redis).flushdb()  # the bench's own Redis database
-    keys = prepare_database(url, workdir, max_counters)
+    seeded = prepare_database(url, workdir, max_counters, args.centres)
+    desks = seeded.desks
     profile = Path(args.profile).resolve() / f"{name}.txt" if args.profile else None
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)  # (py-spy writes nothing otherwise)
     source = Path(args.server_source).resolve() if args.server_source else None
     server = start_server(workdir, url, redis, workers, args.threads, profile, source)
-    result = ModeResult(name)
+    result = ModeResult(name if args.centres == 1 else f"{name}/{args.centres}c")
     screens: list[Any] = []
     try:
-        screens = connect_screens(server.port, keys["display"], args.screens)
-        admin = Client(server.port, keys["manager"])
-        counters = sorted(admin.get("/api/v1/centres/demo/counters")["counters"], key=lambda c: c["number"])
-        counter_ids = [c["id"] for c in counters]
-        for i, cid in enumerate(counter_ids[:max_counters]):
-            status, body = Client(server.port, keys[f"clerk{i + 1}"]).post(f"/api/v1/counters/{cid}/open")
+        screens = connect_screens(server.port, seeded, args.screens)
+        for desk in desks:
+            status, body = Client(server.port, desk.key).post(f"/api/v1/counters/{desk.counter_id}/open")
             if status != 200:
-                raise SystemExit(f"open counter {cid}: {status} {body}")
-        # services every row's counters serve (the first 8 counters have the demo's profiles)
-        served = {code for c in counters[: min(args.counters_list)] for code in c["services"]}
-        active_services = admin.get("/api/v1/centres/demo/services")["services"]
-        services = [s["code"] for s in active_services if s["code"] in served]
-        issuer = keys["manager"]
-        clerk_keys = [keys[f"clerk{i + 1}"] for i in range(max_counters)]
+                raise SystemExit(f"open counter {desk.counter_id}: {status} {body}")
+        # services every row's counters serve, at every centre (the first 8 counters of a
+        # centre have the demo's profiles)
+        served = set.intersection(
+            *(
+                set().union(*(d.services for d in desks[: min(args.counters_list)] if d.centre == code))
+                for code in seeded.centres[: min(args.counters_list)]
+            )
+        )
+        services = sorted(served)
+        issuer = seeded.keys["manager"]
+
+        def issuers(n: int) -> list[tuple[str, str]]:
+            """A clerk's key of each centre the first ``n`` counters are at (issuing is open to staff)."""
+            firsts = {d.centre: d.key for d in reversed(desks[:n])}
+            return [(key, code) for code, key in firsts.items()]
+
         # warm-up: first requests, caches, connections
-        timed_clients(server, [issuer] * 2, "/bench/floor", dict, 1.0, 201)
+        timed_clients(server, [(issuer, "/bench/floor")] * 2, dict, 1.0, 201)
         timed_clients(
-            server, [issuer] * 2, "/api/v1/centres/demo/tokens", lambda: {"service": services[0]}, 1.0, 201
+            server, [(issuer, "/api/v1/centres/demo/tokens")] * 2, lambda: {"service": services[0]}, 1.0, 201
         )
-        warm = issue_tokens(server, issuer, services, 8)
-        fig, called = drain(
-            server, list(zip(counter_ids[:8], clerk_keys[:8], strict=True)), ("start", "complete")
-        )
+        warm = issue_tokens(server, issuers(8), services, 8)
+        fig, called = drain(server, [(d.counter_id, d.key) for d in desks[:8]], ("start", "complete"))
         del warm, called
         for n in args.counters_list:
-            active = list(zip(counter_ids[:n], clerk_keys[:n], strict=True))
+            active = [(d.counter_id, d.key) for d in desks[:n]]
             tokens = max(args.tokens, 4 * n)
             for _ in range(args.repeat):
                 for row, steps in (("call", ("no-show",)), ("cycle", ("start", "complete"))):
-                    issued = issue_tokens(server, issuer, services, tokens)
+                    issued = issue_tokens(server, issuers(n), services, tokens)
                     fig, called = drain(server, active, steps)
                     check_once(url, workdir, issued, called, fig)
                     result.add(row, n, fig)
         spread = iter(range(10**9))
         for n in args.clients_list:
             for _ in range(args.repeat):
-                # staff keys of clerks: issuing is open to staff; one key per client
-                who = [clerk_keys[i % len(clerk_keys)] for i in range(n)]
-                result.add("floor", n, timed_clients(server, who, "/bench/floor", dict, args.seconds, 201))
+                # staff keys of clerks, client i at desk i's centre: one key per client
+                who = [desks[i % len(desks)] for i in range(n)]
+                floor = [(d.key, "/bench/floor") for d in who]
+                result.add("floor", n, timed_clients(server, floor, dict, args.seconds, 201))
                 body = lambda: {"service": services[next(spread) % len(services)]}  # noqa: E731
-                result.add(
-                    "issue",
-                    n,
-                    timed_clients(server, who, "/api/v1/centres/demo/tokens", body, args.seconds, 201),
-                )
+                issue = [(d.key, f"/api/v1/centres/{d.centre}/tokens") for d in who]
+                result.add("issue", n, timed_clients(server, issue, body, args.seconds, 201))
         result.screen_events = sum(screen.events for screen in screens)
         return result
     finally:
@@ -537,14 +591,16 @@ class Screen:
     events: int = 0
 
 
-def connect_screens(port: int, key: str, n: int) -> list[Screen]:
-    """``n`` hall displays of the demo centre, joined as the browser's do (websocket, the
-    display's device key): a centre's changes are built for its screens, so the figures
-    include what a centre with its screens on pays."""
+def connect_screens(port: int, seeded: Seeded, n: int) -> list[Screen]:
+    """``n`` hall displays, screen i at centre i % centres, joined as the browser's do
+    (websocket, the display's device key): a centre's changes are built for its screens, so
+    the figures include what a centre with its screens on pays."""
     import socketio
 
     screens = []
-    for _ in range(n):
+    for i in range(n):
+        code = seeded.centres[i % len(seeded.centres)]
+        key = seeded.keys[f"display@{code}"]
         screen = Screen(socketio.Client(reconnection=False))
 
         def seen(_data: Any, screen: Screen = screen) -> None:
@@ -552,8 +608,10 @@ def connect_screens(port: int, key: str, n: int) -> list[Screen]:
 
         for event in ("queue_changed", "token_called", "counter_changed", "token_changed"):
             screen.client.on(event, seen)
-        screen.client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], auth={"key": key}, wait_timeout=20)
-        reply = screen.client.call("join", {"screen": "display", "centre": "demo"}, timeout=20)
+        screen.client.connect(
+            f"http://127.0.0.1:{port}", transports=["websocket"], auth={"key": key}, wait_timeout=20
+        )
+        reply = screen.client.call("join", {"screen": "display", "centre": code}, timeout=20)
         if not reply.get("ok"):
             raise SystemExit(f"display join refused: {reply}")
         screens.append(screen)
@@ -570,7 +628,7 @@ def median(figs: list[Figure], attr: str) -> float:
 def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     print()
     head = (
-        f"{'mode':<7} {'row':<6} {'N':>3}  {'rate/s':>8} {'floor/s':>8} {'ratio':>6}  "
+        f"{'mode':<9} {'row':<6} {'N':>3}  {'rate/s':>8} {'floor/s':>8} {'ratio':>6}  "
         f"{'p50 ms':>7} {'p99 ms':>7}  {'CPU ms/req':>10} {'floor':>6}  {'doubles':>7} {'skipped':>7} {'err':>4}"
     )
     print(head)
@@ -590,7 +648,7 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
                 else f"{'':>7} {'':>7}"
             )
             print(
-                f"{res.name:<7} {row:<6} {n:>3}  {rate:>8.1f} {frate:>8.1f} {rate / frate:>6.2f}  "
+                f"{res.name:<9} {row:<6} {n:>3}  {rate:>8.1f} {frate:>8.1f} {rate / frate:>6.2f}  "
                 f"{pct(lat, 50):>7.1f} {pct(lat, 99):>7.1f}  {median(figs, 'cpu_ms'):>10.2f} {fcpu:>6.2f}  "
                 f"{once} {sum(f.errors for f in figs):>4}"
             )
@@ -599,7 +657,7 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
             lat = [x for f in figs for x in f.latencies]
             if figs:
                 print(
-                    f"{res.name:<7} {'floor':<6} {n:>3}  {median(figs, 'rate'):>8.1f} {'':>8} {'':>6}  "
+                    f"{res.name:<9} {'floor':<6} {n:>3}  {median(figs, 'rate'):>8.1f} {'':>8} {'':>6}  "
                     f"{pct(lat, 50):>7.1f} {pct(lat, 99):>7.1f}  {median(figs, 'cpu_ms'):>10.2f}"
                 )
     print()
@@ -612,7 +670,22 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     )
     print(f"Medians of {args.repeat} runs per row; machine {os.cpu_count()} CPUs, shared with other work.")
     for res in results:
-        print(f"{res.name}: {args.screens} hall display(s) connected throughout, {res.screen_events} events received.")
+        print(
+            f"{res.name}: {args.screens} hall display(s) connected throughout, {res.screen_events} events received."
+        )
+
+
+def print_scaling(results: list[ModeResult]) -> None:
+    """pg2 against pg1, row by row, beside what the floor itself gains from the second
+    process on this machine (the database, the clients and both processes share its cores)."""
+    by_mode = {r.name.split("/")[0]: r for r in results}
+    one, two = by_mode.get("pg1"), by_mode.get("pg2")
+    if one is None or two is None:
+        return
+    print("pg2 / pg1 (medians of rates):")
+    for key, figs in two.rows.items():
+        if key in one.rows:
+            print(f"  {key[0]:<6} {key[1]:>3}  {median(figs, 'rate') / median(one.rows[key], 'rate'):.2f}x")
 
 
 def main() -> None:
@@ -627,6 +700,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=64, help="server threads (threading mode)")
     parser.add_argument("--screens", type=int, default=1, help="hall displays connected during the rows")
+    parser.add_argument(
+        "--centres",
+        type=int,
+        default=1,
+        help="centres the counters, clients and screens are spread over (a province server's load)",
+    )
     parser.add_argument(
         "--profile", help="directory: run the server under py-spy, stacks to <dir>/<mode>.txt"
     )
@@ -647,6 +726,7 @@ def main() -> None:
             print_table(results[-1:], args)
     if len(results) > 1:
         print_table(results, args)
+        print_scaling(results)
     print(
         f"total {time.monotonic() - started:.0f} s; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
