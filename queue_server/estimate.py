@@ -129,9 +129,16 @@ def as_minutes(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds / 60.0 + 0.5)
 
 
-def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> Forecast:
+def forecast(
+    snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = (), *, until: int | None = None
+) -> Forecast:
     """Seconds until each waiting token, and a token of each ``new`` (service, priority)
-    issued now, is called. A token no counter serves gets no figure."""
+    issued now, is called. A token no counter serves gets no figure.
+
+    ``until``: a waiting token's id; the play stops once it is called, so the result holds
+    its figure (the same as the whole forecast's: what comes after a call cannot change
+    it) and those of the tokens called before it, and nothing of ``new``. An issue needs
+    only its own token's figure."""
     now = snapshot.now
     now_us = dispatch.microseconds(now)
     ghosts: dict[int, tuple[int, bool]] = {}
@@ -155,6 +162,8 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
         or (c.target_counter_id is None and snapshot.serves(c.service_id))
     }
     pending.update(ghosts)
+    if until is not None:
+        pending &= {until}
     waits: dict[int, float] = {}
     new_waits: dict[tuple[int, bool], float] = {}
 
@@ -211,9 +220,17 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
                 for (sid, _, target), q in groups.items()
                 if dispatch.is_eligible(dispatch.Candidate(0, sid, now, False, target), view)
             ]
+        at_us = now_us + timedelta(seconds=t) // _MICROSECOND
         # Only the queues this counter may call from: the rule would drop the others' heads.
-        heads = [q[0] for q in eligible[i] if q]
-        chosen = dispatch.choose_eligible(heads, view, now_us + timedelta(seconds=t) // _MICROSECOND)
+        chosen = dispatch.choose_eligible([q[0] for q in eligible[i] if q], view, at_us)
+        while chosen is not None and chosen.token_id in ghosts:
+            # A token issued now is a probe: its figure is when it would be called; then it
+            # is gone without taking the counter's time or turn, so the tokens that exist
+            # are called as if nobody had asked (and each probe as if it were the only one).
+            new_waits[ghosts[chosen.token_id]] = t
+            groups[(chosen.service_id, chosen.is_priority, None)].popleft()
+            pending.discard(chosen.token_id)
+            chosen = dispatch.choose_eligible([q[0] for q in eligible[i] if q], view, at_us)
         if chosen is None:
             # Idle until the next expected arrival this counter may serve, if any.
             later = [at for s, at in next_arrival.items() if s in view.weights]
@@ -225,16 +242,11 @@ def forecast(snapshot: QueueSnapshot, new: Iterable[tuple[int, bool]] = ()) -> F
         streak = dispatch.next_streak(view, chosen)
         if streak != view.priority_streak:  # (a normal call keeps 0: no copy of the view)
             views[i] = replace(view, priority_streak=streak)
-        busy = 0.0
-        if chosen.token_id in ghosts:
-            new_waits[ghosts[chosen.token_id]] = t
-        else:
-            busy = snapshot.mean_seconds(chosen.service_id)
-            if chosen.token_id >= 0:  # not an expected arrival
-                waits[chosen.token_id] = t
+        if chosen.token_id >= 0:  # not an expected arrival
+            waits[chosen.token_id] = t
         pending.discard(chosen.token_id)
         tie += 1
-        heapq.heappush(heap, (t + busy, tie, i))
+        heapq.heappush(heap, (t + snapshot.mean_seconds(chosen.service_id), tie, i))
     return Forecast(waits, new_waits)
 
 

@@ -2,7 +2,12 @@
 a counter's card) is built inside the transaction from the rows it changed; a read model
 (the queue summary, the positions of those waiting, a tracking page's view) is built after
 the commit in a read-only session (``publish.publish_built``), so the writer holds its lock
-only for the change. Everything is sent after the commit."""
+only for the change. Everything is sent after the commit.
+
+Size: every message a change sends, and the screens' estimates those messages carry (the
+kept forecast and the worker that refreshes it), which decide what each build reads.
+Debt: the estimates could be a module of their own once their tests stop patching this
+one's clock."""
 
 from __future__ import annotations
 
@@ -28,7 +33,15 @@ from queue_server.models import (
     TokenState,
 )
 from queue_server.operations import sms
-from queue_server.publish import Message, build_apart, is_rebuild, publish, publish_built, watched
+from queue_server.publish import (
+    Message,
+    after_commit,
+    build_apart,
+    is_rebuild,
+    publish,
+    publish_built,
+    watched,
+)
 from queue_server.read import queue_state
 from queue_server.read.tracking import track_payload
 from queue_server.realtime.workers import Worker, app_worker
@@ -105,8 +118,9 @@ def _queue_summary(
 # A queue summary tells each service's expected wait for a token issued now: a forecast of
 # the whole queue (``estimate.forecast``), most of what a call costs. The counts it shows
 # change with every call; the minutes it shows barely do. So a summary (or the positions
-# of tracking pages) whose snapshot has no forecast yet (an issue computes one for its own
-# ticket; a call does not) reuses the centre's last one while it is younger than
+# of tracking pages) whose snapshot has no forecast yet (an issue plays one only until its
+# own token is called, for its ticket, and adds that figure to the kept one:
+# ``token_estimated``) reuses the centre's last one while it is younger than
 # SCREEN_ESTIMATES_SECONDS (a summary then reads only its counts afresh, not the snapshot
 # a forecast needs), and the screens are owed a summary with a fresh forecast when that
 # age is reached: a worker builds it then, so the last change is always in the minutes
@@ -119,7 +133,7 @@ def _screens_forecast(
     reader: Session, centre: Centre, capacities: queue_state.Capacities | None = None, tokens: Iterable[int] = ()
 ) -> estimate.Forecast:
     """The forecast the screens' minutes come from: the snapshot's when this change
-    computed it (an issue), else the centre's last one while it is young enough and knows
+    computed it, else the centre's last one while it is young enough and knows
     ``tokens`` (a position's minutes), without reading a snapshot; else one computed now
     from the snapshot (``_capacities``), kept for the next changes."""
     known = _known_capacities(reader, centre, capacities)
@@ -147,6 +161,24 @@ def _kept_forecast(centre_id: int, tokens: Iterable[int] = ()) -> estimate.Forec
         return None
     _estimates_worker(app).owe(centre_id, at + max_age)
     return forecast
+
+
+def token_estimated(session: Session, centre_id: int, token_id: int, seconds: float | None) -> None:
+    """After the commit, the centre's kept forecast learns the figure an issue computed for
+    its own token, so that its tracking page's minutes come from it too (rather than a new
+    forecast of the whole queue) until the kept one is due for its refresh."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if seconds is None or not app.config.get("SCREEN_ESTIMATES_SECONDS"):
+        return  # (0: every summary computes its own forecast; nothing is kept for long)
+
+    def learn() -> None:
+        recent: dict[int, tuple[float, estimate.Forecast]] = app.extensions.get(_ESTIMATES, {})
+        kept = recent.get(centre_id)
+        if kept is not None:  # (a copy: a forecast may be a snapshot's, shared)
+            at, forecast = kept
+            recent[centre_id] = (at, estimate.Forecast({**forecast.waits, token_id: seconds}, forecast.new))
+
+    after_commit(session, learn)
 
 
 class EstimatesWorker(Worker):

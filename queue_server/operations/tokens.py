@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from queue_server import dispatch
+from queue_server import dispatch, estimate
 from queue_server.actors import Actor
 from queue_server.audit import append_event
 from queue_server.clock import utcnow
@@ -120,10 +120,13 @@ def issue_token(
     )
     session.add(token)
     session.flush()
-    # One forecast, of the queue with the token in it, gives its estimate (when it is
-    # called there) and what the screens are told: the forecast is most of an issue's cost.
+    # Its estimate: when it is called in a forecast of the queue with it in, played only
+    # until then (the forecast is most of an issue's cost). The screens' minutes, from the
+    # whole forecast, follow as after any change: at most SCREEN_ESTIMATES_SECONDS late.
     capacities = queue_state.with_waiting(capacities, token)
-    eta = queue_state.forecast_of(capacities).token_minutes(token.id)
+    seconds = queue_state.token_wait_seconds(capacities, token.id)
+    eta = estimate.as_minutes(seconds)
+    announce.token_estimated(session, centre.id, token.id, seconds)
     token.eta_minutes = eta
     fields, note = reason_fields(reason) if priority != Priority.NORMAL else ({}, "")
     event = append_event(

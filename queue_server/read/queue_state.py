@@ -288,6 +288,14 @@ def forecast_of(capacities: Capacities) -> estimate.Forecast:
     return known
 
 
+def token_wait_seconds(capacities: Capacities, token_id: int) -> float | None:
+    """Seconds until the waiting token ``token_id`` is called: from the snapshot's forecast
+    if it was computed already, else from one played only until that token's call (not
+    kept: it is not the snapshot's whole forecast)."""
+    known = _FORECASTS.get(capacities) or estimate.forecast(capacities, until=token_id)
+    return known.waits.get(token_id)
+
+
 def known_forecast(capacities: Capacities) -> estimate.Forecast | None:
     """The snapshot's forecast if it was computed already, else None (nothing computed)."""
     return _FORECASTS.get(capacities)

@@ -99,3 +99,56 @@ def test_expected_arrivals_of_a_heavier_service_push_a_light_one_back() -> None:
 
 def test_as_minutes_rounds_to_nearest() -> None:
     assert (as_minutes(None), as_minutes(29.0), as_minutes(31.0), as_minutes(600.0)) == (None, 0, 1, 10)
+
+
+def test_a_forecast_played_until_one_token_gives_that_token_the_whole_forecast_s_figure() -> None:
+    """An issue plays the forecast only until its own token is called: the figure must be
+    the one the whole forecast gives it, whatever the queue (priority, targets, busy
+    counters, expected arrivals, streak limits). And the probes of the whole forecast (a
+    token of each service issued now) change no waiting token's figure: before, a probe's
+    call moved its counter's priority streak and turn."""
+    import random
+
+    rng = random.Random(15)
+    services = [A, B, 3]
+    checked = 0
+    for _ in range(150):
+        counters = [
+            ForecastCounter(
+                10 + i,
+                {s: rng.randint(1, 9) for s in rng.sample(services, rng.randint(1, 3))},
+                busy_seconds=rng.choice([0.0, 30.0, 400.0]),
+                busy_service_id=rng.choice([None, A, B]),
+                priority_streak=rng.randint(0, 2),
+            )
+            for i in range(rng.randint(1, 4))
+        ]
+        waiting = [
+            Candidate(
+                t,
+                rng.choice(services),
+                ago(rng.uniform(0, 60)),
+                rng.random() < 0.15,
+                rng.choice([None, None, None, 10, 11, 99]),
+            )
+            for t in range(1, rng.randint(1, 40))
+        ]
+        snapshot = QueueSnapshot(
+            NOW,
+            tuple(counters),
+            tuple(waiting),
+            {A: 300.0, B: 600.0, 3: 120.0},
+            arrivals_per_minute={s: rng.choice([0.0, 0.3, 2.0]) for s in services},
+            max_priority_streak=rng.choice([0, 2]),
+            fairness_k=rng.choice([None, 3.0]),
+            target_seconds={A: 1200.0, B: 1800.0, 3: 600.0},
+        )
+        whole = forecast(snapshot, [(s, p) for s in services for p in (False, True)])
+        # Asking what a token issued now would wait changes nobody's figure.
+        assert whole.waits == forecast(snapshot).waits
+        for candidate in waiting:
+            alone = forecast(snapshot, until=candidate.token_id)
+            assert alone.waits.get(candidate.token_id) == whole.waits.get(candidate.token_id), candidate
+            assert not alone.new
+            checked += candidate.token_id in whole.waits
+    assert checked > 1000, "most tokens are served by some counter and get a figure"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from queue_server import operations, publish, rooms
 from queue_server.auth import staff_actor
 from queue_server.extensions import db, socketio
-from queue_server.models import Centre, Staff
+from queue_server.models import Centre, Staff, Token
 from queue_server.operations import announce
 from queue_server.publish import Message, add_sink, is_rebuild, publish_built, remove_sink, watched
 from queue_server.read import queue_state
@@ -117,11 +117,11 @@ def test_a_room_is_watched_when_a_socket_of_this_process_is_in_it(
 def test_the_screens_estimates_are_kept_a_few_seconds_and_the_last_change_follows(
     app: Flask, session: Session, centre: Centre, clerk: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A summary with no forecast of its own (a cancellation, a call) shows the centre's
-    last expected waits while they are younger than SCREEN_ESTIMATES_SECONDS, and the
-    screens are owed a fresh summary when that age is reached: the worker's round then
-    shows what the queue as it stands gives. An issue computes its own forecast (for its
-    ticket), which the screens get at once."""
+    """A summary after a change (an issue, a cancellation, a call) shows the centre's last
+    expected waits while they are younger than SCREEN_ESTIMATES_SECONDS, and the screens
+    are owed a fresh summary when that age is reached: the worker's round then shows what
+    the queue as it stands gives. An issue computes only its own token's figure (for its
+    ticket, exact), not the screens' forecast."""
     app.config["SCREEN_ESTIMATES_SECONDS"] = 60
     clock = [1000.0]
     monkeypatch.setattr(announce, "monotonic", lambda: clock[0])
@@ -141,12 +141,26 @@ def test_the_screens_estimates_are_kept_a_few_seconds_and_the_last_change_follow
         end_reading()
         return fresh["character"]["eta_minutes"]
 
+    def ticket_is_exact(token: Token) -> None:
+        session.expire_all()
+        figure = queue_state.eta_for(session, centre, token.service_id, 0, token_id=token.id)
+        end_reading()
+        assert token.eta_minutes == figure is not None, "the ticket's own figure is exact"
+
     try:
-        tokens = [make_token(session, centre) for _ in range(6)]
-        after_issues = character_eta()
-        assert after_issues == exact_eta() and after_issues is not None
         worker = announce._estimates_worker(app)
+        tokens = [make_token(session, centre)]
+        first = character_eta()
+        assert first == exact_eta() and first is not None, "nothing kept yet: this change computes it"
         assert worker.owed() == {}
+        tokens += [make_token(session, centre) for _ in range(5)]
+        assert character_eta() == first, "kept: an issue does not compute the screens' forecast"
+        ticket_is_exact(tokens[-1])
+        assert worker.owed() == {centre.id: 1060.0}, "owed once, when the kept minutes turn 60 s old"
+        clock[0] = 1060.0
+        assert worker.run_once() is False
+        after_issues = character_eta()
+        assert after_issues == exact_eta() != first, "the fresh summary counts the five issued since"
         for left, token in enumerate(tokens[:4], start=1):
             clock[0] += 1
             run_in_transaction(lambda s, t=token.id: operations.cancel(s, t, clerk, "left"))
@@ -155,18 +169,18 @@ def test_the_screens_estimates_are_kept_a_few_seconds_and_the_last_change_follow
             assert counts["character"] == 6 - left, "the counts are read afresh: exact"
             assert character_eta() == after_issues, "kept: no forecast for this change"
         assert exact_eta() != after_issues, "four tokens fewer ahead: the minutes do change"
-        assert worker.owed() == {centre.id: 1060.0}, "owed once, when the kept minutes turn 60 s old"
-        clock[0] = 1059.0
+        assert worker.owed() == {centre.id: 1120.0}
+        clock[0] = 1119.0
         assert worker.run_once() is True and sent == [], "not due yet"
-        clock[0] = 1060.0
+        clock[0] = 1120.0
         assert worker.run_once() is False
         assert character_eta() == exact_eta(), "the fresh summary shows the queue as it stands"
         assert worker.owed() == {}
-        make_token(session, centre)
-        assert character_eta() == exact_eta(), "an issue's own forecast goes out at once"
         app.config["SCREEN_ESTIMATES_SECONDS"] = 0
-        run_in_transaction(lambda s: operations.cancel(s, tokens[4].id, clerk, "left"))
+        ticket_is_exact(make_token(session, centre))
         assert character_eta() == exact_eta() and worker.owed() == {}, "0: every summary computes its own"
+        run_in_transaction(lambda s: operations.cancel(s, tokens[4].id, clerk, "left"))
+        assert character_eta() == exact_eta() and worker.owed() == {}
     finally:
         remove_sink(sent.append)
 
