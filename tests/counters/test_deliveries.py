@@ -52,7 +52,7 @@ def test_a_ready_document_goes_to_the_door(api: Api, ready: dict[str, Any], sess
     assert done["state"] == "delivered"
     session.expire_all()
     assert session.get(ServiceRequest, rid).state == RequestState.DELIVERED
-    kinds = session.scalars(select(Event.kind).where(Event.kind.like("delivery_%"))).all()
+    kinds = session.scalars(select(Event.kind).where(Event.kind.like("delivery_%")).order_by(Event.id)).all()
     assert kinds == ["delivery_marked", "delivery_dispatched", "delivery_delivered"]
     assert not any("Model Town" in str(e.data) for e in session.scalars(select(Event))), "no address in the chain"
     assert track(api, session, ready)["request"]["state"] == "delivered"

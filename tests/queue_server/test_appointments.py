@@ -114,7 +114,7 @@ def test_a_booking_is_confirmed_by_the_sms_code_and_holds_its_place(phone: Phone
     assert ok.status_code == 200 and ok.get_json()["state"] == "booked"
     kinds = [n.kind for n in phone.sms()]
     assert kinds.count("booking_confirmed") == 1
-    events = session.scalars(select(Event.kind).where(Event.kind.like("appointment_%"))).all()
+    events = session.scalars(select(Event.kind).where(Event.kind.like("appointment_%")).order_by(Event.id)).all()
     assert events == ["appointment_booked", "appointment_confirmed"]
     blobs = " ".join(str(e.data) for e in session.scalars(select(Event)))
     assert "Ali Raza" not in blobs and "1234567" not in blobs, "nothing personal in the chain"

@@ -92,7 +92,7 @@ def test_the_phone_token_is_passed_over_until_it_checks_in_then_keeps_its_place(
     frozen_clock.move_to(at("09:15"))
     assert call_and_finish() == checked.get_json()["id"], "checked in, it goes in the place it held"
     assert call_and_finish() == second["id"]
-    kinds = session.scalars(select(Event.kind).where(Event.kind.like("remote_token_%"))).all()
+    kinds = session.scalars(select(Event.kind).where(Event.kind.like("remote_token_%")).order_by(Event.id)).all()
     assert kinds == ["remote_token_taken", "remote_token_checked_in"]
     assert not any("1234567" in str(e.data) for e in session.scalars(select(Event))), "no number in the chain"
 
