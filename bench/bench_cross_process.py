@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import socketio
 from sqlalchemy import create_engine, text
 
-from tests.support.live import LiveServer, seed
+from tests.support.live import LiveServer, listen, seed
 
 
 def rebuild(url: str, instance: Path) -> None:
@@ -79,12 +79,12 @@ def main() -> None:
                 where, server = ("A", a) if i % 2 == 0 else ("B", b)
                 client = socketio.Client(reconnection=False)
 
-                def on_call(data: dict[str, Any], where: str = where) -> None:
+                def on_call(_name: str, data: dict[str, Any], where: str = where) -> None:
                     now = time.perf_counter()
                     with lock:
                         arrivals.setdefault((where, data["token"]["id"]), []).append(now)
 
-                client.on("token_called", on_call)
+                listen(client, ("token_called",), on_call)
                 client.connect(
                     server.url, transports=["websocket"], auth={"key": keys["display"]}, wait_timeout=20
                 )

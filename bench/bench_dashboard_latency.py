@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import socketio
 
-from tests.support.live import LiveServer, seed
+from tests.support.live import LiveServer, listen, seed
 
 
 def main() -> None:
@@ -61,8 +61,7 @@ def run(server: LiveServer, changes: int) -> None:
     lock = threading.Lock()
     seen: list[tuple[float, str, dict[str, Any]]] = []
     client = socketio.Client(reconnection=False)
-    for name in ("stats", "queue_changed"):
-        client.on(name, lambda data, name=name: _record(lock, seen, name, data))
+    listen(client, ("stats", "queue_changed"), lambda name, data: _record(lock, seen, name, data))
     client.connect(
         server.url, transports=["websocket"], auth={"key": server.keys["manager"]}, wait_timeout=10
     )

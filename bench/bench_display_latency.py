@@ -17,7 +17,8 @@ after connecting the screens gives the memory per screen.
             websocket clients authenticate with the display's device key and join the
             display screen of the demo centre. Each round a kiosk issues a token, and the
             time is taken from sending ``POST /api/v1/counters/<id>/call-next`` (clerk key)
-            to each screen receiving ``token_called``; then the clerk finishes the token.
+            to each screen receiving ``token_called`` (in the one ``changes`` delivery that
+            carries the call's events to a screen); then the clerk finishes the token.
             Everything a real call does runs: the dispatch transaction and audit event on
             SQLite, the token/queue/counter events to every screen, and the spoken
             announcement rendered by espeak-ng after the commit.
@@ -326,6 +327,7 @@ class Screens:
         def one(i: int) -> socketio.Client:
             client = socketio.Client(reconnection=False)
             client.on("token_called", lambda _data, i=i: self._got(i))
+            client.on("changes", lambda items, i=i: self._change(i, items))  # (khidmat: a change's events)
             client.on("*", lambda *_args: self._any())
             client.connect(url, transports=["websocket"], auth=auth or {}, wait_timeout=30)
             reply = client.call("join", join, timeout=30)
@@ -338,6 +340,11 @@ class Screens:
 
     def _any(self) -> None:
         self.last_message = time.perf_counter()
+
+    def _change(self, i: int, items: list[Any]) -> None:
+        self._any()
+        if any(name == "token_called" for name, _ in items):
+            self._got(i)
 
     def wait_quiet(self, quiet: float = 0.4, timeout: float = 60) -> None:
         """Until no screen has received anything for ``quiet`` seconds: the previous

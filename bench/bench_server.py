@@ -606,8 +606,12 @@ def connect_screens(port: int, seeded: Seeded, n: int) -> list[Screen]:
         def seen(_data: Any, screen: Screen = screen) -> None:
             screen.events += 1
 
+        def change(items: list[Any], screen: Screen = screen) -> None:
+            screen.events += len(items)
+
         for event in ("queue_changed", "token_called", "counter_changed", "token_changed"):
             screen.client.on(event, seen)
+        screen.client.on("changes", change)  # (a change's several events, in one delivery)
         screen.client.connect(
             f"http://127.0.0.1:{port}", transports=["websocket"], auth={"key": key}, wait_timeout=20
         )

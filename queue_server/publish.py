@@ -19,6 +19,11 @@ Two things keep builders cheap under load:
   positions) is not run twice at once in this process: a commit that finds it running
   marks it to run once more when it finishes, with a fresh reader, so the last build
   always sees the last commit and the screens converge on it.
+
+A sink takes the messages one at a time, as they are sent; a sink added with
+``batch=True`` (the hub) takes all the messages of one commit (or of one build outside a
+commit) at once, when the last of them is sent, so that it can give each screen one
+delivery per change rather than one per message.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,27 +56,30 @@ class Message:
 
 
 Sink = Callable[[Message], None]
+BatchSink = Callable[[Sequence[Message]], None]
 _sinks: list[Sink] = []
+_batch_sinks: list[BatchSink] = []
 # sink -> which rooms it delivers to someone (absent: every room)
-_watching: dict[Sink, Callable[[str], bool]] = {}
+_watching: dict[object, Callable[[str], bool]] = {}
 
 
-def add_sink(sink: Sink, *, watching: Callable[[str], bool] | None = None) -> None:
-    """Every message published goes to ``sink``. ``watching(room)`` tells whether a message
-    to ``room`` reaches anyone through it (the hub: a socket of this process in the room);
-    a sink that only observes changes (the dashboard's staleness, the checkpoints) passes
-    ``observes_only``. Without it, the sink is taken to watch every room."""
-    if sink not in _sinks:
-        _sinks.append(sink)
+def add_sink(sink: Any, *, watching: Callable[[str], bool] | None = None, batch: bool = False) -> None:
+    """Every message published goes to ``sink``: one at a time, or with ``batch`` a
+    change's messages in one list (``Sequence[Message]``), in the order they were sent.
+    ``watching(room)`` tells whether a message to ``room`` reaches anyone through it (the
+    hub: a socket of this process in the room); a sink that only observes changes (the
+    dashboard's staleness, the checkpoints) passes ``observes_only``. Without it, the sink
+    is taken to watch every room."""
+    remove_sink(sink)
+    (_batch_sinks if batch else _sinks).append(sink)
     if watching is not None:
         _watching[sink] = watching
-    else:
-        _watching.pop(sink, None)
 
 
-def remove_sink(sink: Sink) -> None:
-    if sink in _sinks:
-        _sinks.remove(sink)
+def remove_sink(sink: Any) -> None:
+    for sinks in (_sinks, _batch_sinks):
+        if sink in sinks:
+            sinks.remove(sink)
     _watching.pop(sink, None)
 
 
@@ -82,7 +90,8 @@ def observes_only(_room: str) -> bool:
 
 def watched(room: str) -> bool:
     """Whether a message to ``room`` would reach anyone: a builder asks before building."""
-    for sink in list(_sinks):
+    sinks: list[object] = [*_sinks, *_batch_sinks]
+    for sink in sinks:
         watching = _watching.get(sink)
         if watching is None or watching(room):
             return True
@@ -153,6 +162,35 @@ def _next_run(built: _Built) -> _Built | None:
 def _deliver(message: Message) -> None:
     for sink in list(_sinks):
         sink(message)
+    gathered: list[Message] | None = getattr(_change, "messages", None)
+    if gathered is not None:
+        gathered.append(message)
+    else:  # (sent outside a change: a batch of one)
+        _deliver_batch([message])
+
+
+def _deliver_batch(messages: Sequence[Message]) -> None:
+    for sink in list(_batch_sinks):
+        _quietly(lambda: sink(messages))  # noqa: B023 (called at once)
+
+
+_change = threading.local()  # .messages: what the change being released has sent so far
+
+
+@contextlib.contextmanager
+def _one_change() -> Iterator[None]:
+    """The messages sent meanwhile in this thread are one change's: the batch sinks get
+    them together at the end (a change released inside another joins its batch)."""
+    if getattr(_change, "messages", None) is not None:
+        yield
+        return
+    _change.messages = []
+    try:
+        yield
+    finally:
+        messages, _change.messages = _change.messages, None
+        if messages:
+            _deliver_batch(messages)
 
 
 @event.listens_for(Session, "after_commit")
@@ -160,7 +198,7 @@ def _run_pending(session: Session) -> None:
     from queue_server.unit_of_work import reading_beside
 
     pending = session.info.pop(_PENDING, [])
-    with _Readers(lambda: reading_beside(session)) as readers:
+    with _one_change(), _Readers(lambda: reading_beside(session)) as readers:
         for callback in pending:
             if isinstance(callback, _Built):
                 _build_claimed(callback, readers)
@@ -174,7 +212,7 @@ def build_apart(build: Builder, *, key: Hashable) -> None:
     from queue_server.extensions import db
     from queue_server.unit_of_work import reading_beside
 
-    with _Readers(lambda: reading_beside(db.session())) as readers:
+    with _one_change(), _Readers(lambda: reading_beside(db.session())) as readers:
         _build_claimed(_Built(build, key), readers)
 
 

@@ -28,3 +28,10 @@ PROVINCE = "province:dashboard"
 
 def centre_rooms(centre_id: int) -> tuple[str, ...]:
     return (display(centre_id), counters(centre_id), dashboard(centre_id))
+
+
+def reached_beside(room: str, targets: tuple[str, ...]) -> bool:
+    """Whether every socket in ``room`` is also in another of ``targets``, so that a
+    message to both need not go to ``room``: a counter's room is joined only together
+    with its centre's counters room (the counter and console screens)."""
+    return room.startswith("counter:") and any(t.startswith("centre:") and t.endswith(":counters") for t in targets)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         Connection,
         connected_count,
         connections,
-        emit_message,
+        emit_change,
         kick,
         on_leave,
         payload_id,
@@ -48,7 +48,7 @@ __all__ = [
     "Worker",
     "connected_count",
     "connections",
-    "emit_message",
+    "emit_change",
     "init_app",
     "kick",
     "on_leave",
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "hub": ("Connection", "connected_count", "connections", "emit_message", "kick", "on_leave",
+    "hub": ("Connection", "connected_count", "connections", "emit_change", "kick", "on_leave",
             "payload_id", "payload_text", "socket_actor"),
     "screens": ("SCREENS", "JoinHandler", "screen"),
     "workers": ("Worker",),
@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
 
     hub.quiet_closed_websocket_threads()
     presence.init_app(app)
-    add_sink(hub.emit_message, watching=hub.watching)
+    add_sink(hub.emit_change, watching=hub.watching, batch=True)
     socketio.on_event("connect", hub.on_connect)
     socketio.on_event("disconnect", hub.on_disconnect)
     socketio.on_event("join", screens.on_join)

@@ -3,7 +3,9 @@
 Screens connect websocket-only and authenticate (a device or staff key in the Socket.IO
 ``auth`` payload, or the browser session); each socket is one ``Connection`` in this
 process's table, admitted within bounded limits. Operations publish after commit through
-``queue_server.publish``; ``emit_message`` is the sink that emits to the rooms. Every
+``queue_server.publish``; ``emit_change`` is the sink that emits to the rooms, one
+delivery per socket per change (``changes``: the change's events in a list) rather than
+one per event, which is most of the cost of a change on a hall of screens. Every
 socket action asks ``socket_actor`` for its caller as the database says now, and reads
 its input with ``payload_id`` / ``payload_text``.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from flask import current_app, request, session
 from flask_socketio import disconnect
 from socketio import PubSubManager
 
+from queue_server import rooms
 from queue_server.actors import Actor
 from queue_server.auth import admits, key_actor, nonce_actor, note_key_address
 from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated
@@ -47,10 +50,27 @@ _actors: dict[str, Connection] = {}
 _actors_lock = threading.Lock()
 
 
-def emit_message(message: Message) -> None:
-    """Publish sink: a committed change's event to its rooms."""
-    if message.rooms:
-        socketio.emit(message.event, message.payload, to=list(message.rooms))
+def emit_change(messages: Sequence[Message]) -> None:
+    """Publish sink (a batch one): a committed change's events to their rooms, each socket
+    sent them once, in order, in one delivery: the rooms are grouped by the events they
+    get, and a group of rooms is sent its one event as itself, or its several as
+    ``changes`` ([[event, payload], ...], which the screens' client unpacks). A socket is
+    in one room, except a counter's, which is in its centre's counters room too
+    (``rooms.reached_beside``): the counter's room is sent only what that room is not."""
+    events: dict[str, list[Message]] = {}
+    for message in messages:
+        for target in message.rooms:
+            if not rooms.reached_beside(target, message.rooms):
+                events.setdefault(target, []).append(message)
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for target, sent in events.items():
+        groups.setdefault(tuple(id(m) for m in sent), []).append(target)
+    for targets in groups.values():
+        sent = events[targets[0]]
+        if len(sent) == 1:
+            socketio.emit(sent[0].event, sent[0].payload, to=targets)
+        else:
+            socketio.emit("changes", [[m.event, m.payload] for m in sent], to=targets)
 
 
 def watching(room: str) -> bool:

@@ -1,6 +1,7 @@
 /* The one shared realtime client every screen uses.
  * Connects websocket-only, authenticates (a device key or the browser session cookie),
- * joins a screen, applies `snapshot` and then the events, shows when the link is down,
+ * joins a screen, applies `snapshot` and then the events (several of one change come as one
+ * `changes`), shows when the link is down,
  * and reconnects with backoff; every (re)join brings a fresh snapshot. */
 (function () {
   "use strict";
@@ -46,6 +47,14 @@
     socket.on("refresh", join);
     ["snapshot", "token_called", "token_changed", "position", "queue_changed", "counter_changed", "alert"].forEach(function (name) {
       socket.on(name, function (payload) { if (handlers[name]) handlers[name](payload); });
+    });
+    // One change's several events come in one delivery, [[event, payload], ...]: each goes
+    // to whoever listens for it, in order, as if it had come alone.
+    socket.on("changes", function (list) {
+      (Array.isArray(list) ? list : []).forEach(function (item) {
+        if (!Array.isArray(item) || typeof item[0] !== "string" || item[0] === "changes") return;
+        socket.listeners(item[0]).forEach(function (listener) { listener(item[1]); });
+      });
     });
     // A safety net for events published where no server could relay them (e.g. a CLI
     // command on a one-process install): redraw from a fresh snapshot now and then.

@@ -15,10 +15,14 @@ import pytest
 import socketio
 from playwright.sync_api import Page, WebSocketRoute, expect
 
+from tests.support.live import listen
+
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LIVE_EVENTS = ("token_changed", "counter_changed", "queue_changed", "token_called", "request_changed")
+# what a stale console loses: those events, alone or in a change's one delivery
+DROPPED = (*LIVE_EVENTS, "changes")
 expect.set_options(timeout=10_000)
 
 
@@ -41,7 +45,7 @@ class Clerk:
 
         def from_server(message: str | bytes) -> None:
             text = message if isinstance(message, str) else ""
-            if self.dropping and any(text.startswith(f'42["{name}"') for name in LIVE_EVENTS):
+            if self.dropping and any(text.startswith(f'42["{name}"') for name in DROPPED):
                 self.dropped.append(text)
                 return
             ws.send(message)
@@ -134,8 +138,7 @@ class Display:
         self.everything: list[Any] = []
         self.lock = threading.Lock()
         self.client = socketio.Client(reconnection=False)
-        for name in ("snapshot", *LIVE_EVENTS):
-            self.client.on(name, lambda data, name=name: self._got(name, data))
+        listen(self.client, ("snapshot", *LIVE_EVENTS), self._got)
         self.client.connect(
             server.url, transports=["websocket"], auth={"key": server.keys["display"]}, wait_timeout=10
         )

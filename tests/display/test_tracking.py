@@ -35,6 +35,7 @@ from queue_server.publish import Message, add_sink, remove_sink
 from queue_server.read.tracking import MISSES_PER_MINUTE, TRACKING_DAYS
 from tests.conftest import bearer
 from tests.support.factories import socketio_client
+from tests.support.live import unpacked
 
 NAME = "Ayesha Siddiqa Khan"
 CNIC = "35202-7654321-8"
@@ -164,7 +165,7 @@ def test_nothing_personal_in_the_api_the_page_or_the_token_room(
     assert {m.event for m in to_room} >= {"token_called", "token_changed"}
     for message in to_room:
         assert_nothing_personal(f"{message.event} to the token room", message.payload)
-    received = watcher.get_received()
+    received = unpacked(watcher.get_received())
     assert any(e["name"] == "token_called" for e in received)
     for event in received:
         assert_nothing_personal(f"socket event {event['name']}", event["args"])
@@ -311,7 +312,7 @@ def test_a_call_tells_every_waiting_token_its_new_place(
     assert told == {"A002": 0, "A003": 1, "A004": 2, "A005": 3, "A006": 4}
     for number, ahead in told.items():
         assert track(client, codes[number]).get_json()["ahead"] == ahead, "the push agrees with the API"
-    update = [e["args"][0] for e in watcher.get_received() if e["name"] == "position"]
+    update = [e["args"][0] for e in unpacked(watcher.get_received()) if e["name"] == "position"]
     assert update and update[-1]["ahead"] == 3 and update[-1]["number"] == "A005"
     assert "eta_minutes" in update[-1]
     watcher.disconnect()

@@ -17,7 +17,7 @@ import socketio
 from sqlalchemy import create_engine, text
 
 from tests.fakes.escpos_printer import FakeEscposPrinter
-from tests.support.live import wait_true
+from tests.support.live import listen, wait_true
 
 pytestmark = pytest.mark.browser
 
@@ -206,11 +206,11 @@ def test_kiosk_printer_out_of_paper_gives_the_token_on_screen_and_alerts_staff(
         got_alert = threading.Event()
         dashboard = socketio.Client(reconnection=False)
 
-        def on_alert(data: dict[str, Any]) -> None:
+        def on_alert(_name: str, data: dict[str, Any]) -> None:
             alerts.append(data)
             got_alert.set()
 
-        dashboard.on("alert", on_alert)
+        listen(dashboard, ("alert",), on_alert)
         dashboard.connect(
             live_server.url,
             transports=["websocket"],

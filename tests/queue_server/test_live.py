@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 import socketio
 
+from tests.support.live import listen
+
 
 def client_for(server: Any, key: str) -> tuple[socketio.Client, dict[str, list[Any]]]:
     received: dict[str, list[Any]] = {}
     client = socketio.Client(reconnection=False)
-    for name in ("snapshot", "token_called", "token_changed", "queue_changed", "counter_changed"):
-        client.on(name, lambda data, name=name: received.setdefault(name, []).append(data))
+    events = ("snapshot", "token_called", "token_changed", "queue_changed", "counter_changed")
+    listen(client, events, lambda name, data: received.setdefault(name, []).append(data))
     client.connect(server.url, transports=["websocket"], auth={"key": key}, wait_timeout=10)
     return client, received
 

@@ -22,6 +22,8 @@ import pytest
 import requests
 import socketio
 
+from tests.support.live import listen
+
 SCREEN_EVENTS = (
     "snapshot",
     "token_called",
@@ -49,8 +51,7 @@ class Screen:
         options = {"origin": origin} if origin else {}
         self.client = socketio.Client(reconnection=False, websocket_extra_options=options)
         self._arrived = threading.Condition()
-        for name in SCREEN_EVENTS:
-            self.client.on(name, lambda data, name=name: self._record(name, data))
+        listen(self.client, SCREEN_EVENTS, self._record)
         self.client.connect(
             url,
             transports=["websocket"],

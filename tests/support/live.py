@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,34 @@ def wait_true(page: Any, expression: str, timeout: float = 30000) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"not true after {timeout:.0f} ms: {expression}")
         page.wait_for_timeout(50)
+
+
+def listen(client: Any, names: Iterable[str], handler: Callable[[str, Any], None]) -> None:
+    """Have a python-socketio ``client`` hand ``handler(name, payload)`` the events
+    ``names`` as a screen's live.js hands them on: each one sent alone, and each one of a
+    change's several sent together in one ``changes`` delivery, in order."""
+    wanted = tuple(names)
+    for name in wanted:
+        client.on(name, lambda data, name=name: handler(name, data))
+
+    def changes(items: Any) -> None:
+        for name, data in items:
+            if name in wanted:
+                handler(name, data)
+
+    client.on("changes", changes)
+
+
+def unpacked(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Flask-SocketIO test client's ``get_received()``, with each ``changes`` delivery
+    replaced by the events it carries, as ``{"name": ..., "args": [payload]}``."""
+    events = []
+    for event in received:
+        if event["name"] == "changes":
+            events.extend({"name": name, "args": [data]} for name, data in event["args"][0])
+        else:
+            events.append(event)
+    return events
 
 
 def free_port() -> int:
