@@ -500,6 +500,7 @@ class ModeResult:
     name: str
     rows: dict[tuple[str, int], list[Figure]] = field(default_factory=dict)
     screen_events: int = 0
+    screen_deliveries: int = 0
 
     def add(self, row: str, n: int, fig: Figure) -> None:
         self.rows.setdefault((row, n), []).append(fig)
@@ -578,6 +579,7 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
                 issue = [(d.key, f"/api/v1/centres/{d.centre}/tokens") for d in who]
                 result.add("issue", n, timed_clients(server, issue, body, args.seconds, 201))
         result.screen_events = sum(screen.events for screen in screens)
+        result.screen_deliveries = sum(screen.deliveries for screen in screens)
         return result
     finally:
         for screen in screens:
@@ -589,6 +591,7 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
 class Screen:
     client: Any
     events: int = 0
+    deliveries: int = 0  # (several events of one change come in one delivery)
 
 
 def connect_screens(port: int, seeded: Seeded, n: int) -> list[Screen]:
@@ -605,9 +608,11 @@ def connect_screens(port: int, seeded: Seeded, n: int) -> list[Screen]:
 
         def seen(_data: Any, screen: Screen = screen) -> None:
             screen.events += 1
+            screen.deliveries += 1
 
         def change(items: list[Any], screen: Screen = screen) -> None:
             screen.events += len(items)
+            screen.deliveries += 1
 
         for event in ("queue_changed", "token_called", "counter_changed", "token_changed"):
             screen.client.on(event, seen)
@@ -675,7 +680,7 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     print(f"Medians of {args.repeat} runs per row; machine {os.cpu_count()} CPUs, shared with other work.")
     for res in results:
         print(
-            f"{res.name}: {args.screens} hall display(s) connected throughout, {res.screen_events} events received."
+            f"{res.name}: {args.screens} hall display(s) connected throughout, {res.screen_events} events received in {res.screen_deliveries} deliveries."
         )
 
 

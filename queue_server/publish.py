@@ -21,9 +21,10 @@ Two things keep builders cheap under load:
   always sees the last commit and the screens converge on it.
 
 A sink takes the messages one at a time, as they are sent; a sink added with
-``batch=True`` (the hub) takes all the messages of one commit (or of one build outside a
-commit) at once, when the last of them is sent, so that it can give each screen one
-delivery per change rather than one per message.
+``batch=True`` (the hub) takes the messages of one commit (or of one build outside a
+commit) together, so that it can give each screen one delivery for several messages
+rather than one each: those sent before a read model is built go out then (a call is not
+kept waiting for the queue summary), the rest at the end.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ _change = threading.local()  # .messages: what the change being released has sen
 @contextlib.contextmanager
 def _one_change() -> Iterator[None]:
     """The messages sent meanwhile in this thread are one change's: the batch sinks get
-    them together at the end (a change released inside another joins its batch)."""
+    them together at the end, or before a read model is built (``_sent_so_far``), so that
+    what the commit already knew (a call) does not wait for the build (a change released
+    inside another joins its batch)."""
     if getattr(_change, "messages", None) is not None:
         yield
         return
@@ -188,9 +191,16 @@ def _one_change() -> Iterator[None]:
     try:
         yield
     finally:
-        messages, _change.messages = _change.messages, None
-        if messages:
-            _deliver_batch(messages)
+        _sent_so_far()
+        _change.messages = None
+
+
+def _sent_so_far() -> None:
+    """Give the batch sinks what this change has sent so far, now."""
+    messages: list[Message] | None = getattr(_change, "messages", None)
+    if messages:
+        _change.messages = []
+        _deliver_batch(messages)
 
 
 @event.listens_for(Session, "after_commit")
@@ -201,6 +211,7 @@ def _run_pending(session: Session) -> None:
     with _one_change(), _Readers(lambda: reading_beside(session)) as readers:
         for callback in pending:
             if isinstance(callback, _Built):
+                _sent_so_far()  # (a build takes a while: what is known goes first)
                 _build_claimed(callback, readers)
             else:
                 _quietly(callback)
