@@ -107,6 +107,12 @@ def configure_i18n(app: Flask) -> None:
         lang = str(get_locale() or "en")
         return {"lang": lang, "dir": "rtl" if lang == "ur" else "ltr"}
 
+    @app.context_processor
+    def client_context() -> dict[str, Any]:
+        from queue_server.assets import client_version
+
+        return {"client_version": client_version(app)}
+
 
 def configure_blueprints(app: Flask) -> None:
     from queue_server import outage, realtime

@@ -1,15 +1,24 @@
-"""Third-party browser assets and fonts, served by the server itself (no internet needed).
+"""Third-party browser assets and fonts, served by the server itself (no internet needed);
+and the version of the screens' own client.
 
 The Socket.IO client and chart library come from the npm registry through package.json
 and its lock file (installed by setup into node_modules/); the Urdu and Latin fonts from
 Debian's fonts-noto-core. Nothing third-party is committed.
+
+A hall display or a kiosk stays open for weeks. ``client_version`` is a digest of every
+page's scripts, styles and templates: each page carries the one it was served with (a
+``khidmat-client`` meta tag, ``base.html``), each screen join answers the server's, and
+the shared client (``live.js``) reloads a page whose version the server no longer has,
+after an upgrade, when it joins again on reconnecting.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, Flask, current_app, send_from_directory
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -28,6 +37,35 @@ FONTS = {
     "NotoSans-Regular.ttf",
     "NotoSans-Bold.ttf",
 }
+
+
+_CLIENT_SUFFIXES = {".js", ".css", ".html"}
+_CLIENT_VERSION = "khidmat_client_version"
+
+
+def client_version(app: Flask) -> str:
+    """A short digest of the scripts, styles and templates of the app and its blueprints,
+    computed once per app: it changes when an upgrade changes what a screen runs."""
+    known = app.extensions.get(_CLIENT_VERSION)
+    if known is None:
+        folders = {app.static_folder, app.template_folder and str(Path(app.root_path) / app.template_folder)}
+        for blueprint in app.blueprints.values():
+            folders.add(blueprint.static_folder)
+            if blueprint.template_folder:
+                folders.add(str(Path(blueprint.root_path) / blueprint.template_folder))
+        known = app.extensions[_CLIENT_VERSION] = digest_of(Path(f) for f in folders if f)
+    return str(known)
+
+
+def digest_of(folders: Iterable[Path]) -> str:
+    """The digest of the client files in ``folders``: of what they hold, not of where."""
+    files = sorted(
+        hashlib.sha256(path.name.encode() + b"\0" + path.read_bytes()).digest()
+        for folder in set(folders)
+        for path in folder.rglob("*")
+        if path.suffix in _CLIENT_SUFFIXES and path.is_file()
+    )
+    return hashlib.sha256(b"".join(files)).hexdigest()[:16]
 
 
 @bp.get("/favicon.ico", endpoint="favicon")

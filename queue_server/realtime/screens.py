@@ -4,7 +4,8 @@ A screen is a name registered with ``@screen(name)``: its join handler checks th
 and returns the rooms to put the socket in and the snapshot to send it. A socket ``join``
 ({"screen": name, ...}) leaves its earlier rooms, joins the new ones and receives the
 snapshot at once, and on every later join (a reconnect), so a missed event never leaves a
-screen wrong. A join only reads: the device's presence is noted in memory
+screen wrong; its answer names the screens' client version (``assets.client_version``), so
+that a page an upgrade left behind reloads. A join only reads: the device's presence is noted in memory
 (``realtime.presence``). The UI packages register their own screens (``console``,
 ``dashboard``, ``province``); this module holds ``display``, ``kiosk``, ``counter`` and
 ``track``.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import join_room, leave_room
 from flask_socketio import rooms as client_rooms
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from queue_server import rooms as room
 from queue_server.actors import Actor
+from queue_server.assets import client_version
 from queue_server.errors import N_, DomainError, Forbidden, ValidationFailed
 from queue_server.extensions import db, socketio
 from queue_server.models import Centre, Counter
@@ -79,7 +81,7 @@ def on_join(data: Any = None) -> dict[str, Any]:
         join_room(target)
     socketio.emit("snapshot", snapshot, to=request.sid)  # type: ignore[attr-defined]
     note_device_seen(who)
-    return {"ok": True, "rooms": len(targets)}
+    return {"ok": True, "rooms": len(targets), "client": client_version(current_app)}
 
 
 def _centre_screen(data: dict[str, Any], actor: Actor | None, *kinds: str) -> Centre:

@@ -26,13 +26,13 @@
     }
     // The server is there but its database is not: the screen is offline until it is back.
     var TRANSIENT = ["database_unavailable", "busy", "storage_full"];
-    function join() {
+    function join(afresh) {
       socket.emit("join", options.join, function (reply) {
         state.joined = !!(reply && reply.ok);
-        if (state.joined) return;
+        if (state.joined) { if (afresh === true) reloadIfUpgraded(reply.client); return; }
         if (reply && TRANSIENT.indexOf(reply.error) >= 0) {
           setDown(true);
-          setTimeout(function () { if (socket.connected) join(); }, 3000);
+          setTimeout(function () { if (socket.connected) join(afresh); }, 3000);
         } else if (handlers.refused) handlers.refused(reply || {});
       });
     }
@@ -41,7 +41,7 @@
       if (payload.database === "down") setDown(true);
       else if (payload.database === "up") { setDown(false); join(); }
     });
-    socket.on("connect", function () { setDown(false); join(); });
+    socket.on("connect", function () { setDown(false); join(true); });
     socket.on("disconnect", function () { setDown(true); });
     socket.on("connect_error", function () { setDown(true); });
     socket.on("refresh", join);
@@ -69,6 +69,18 @@
         }); });
       },
     };
+  }
+  /* A page an upgrade left behind (its scripts are not the server's any more) loads the
+   * new ones: checked when the socket (re)connects, as it does after a server restart, and
+   * not more than once in five minutes (two processes mid-upgrade may disagree). */
+  function reloadIfUpgraded(serverVersion) {
+    var meta = document.querySelector('meta[name="khidmat-client"]');
+    if (!meta || !meta.content || !serverVersion || serverVersion === meta.content) return;
+    var last = 0;
+    try { last = Number(window.sessionStorage.getItem("khidmat-reloaded")) || 0; } catch (e) { /* private mode */ }
+    if (Date.now() - last < 300000) return;
+    try { window.sessionStorage.setItem("khidmat-reloaded", String(Date.now())); } catch (e) { /* private mode */ }
+    window.location.reload();
   }
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');

@@ -329,3 +329,23 @@ def test_the_hall_screen_shows_a_database_outage_and_recovers(live_server: Any, 
     page.wait_for_selector("#display[data-link=up]")
     assert not page.locator("#link-status").is_visible()
     page.wait_for_function("n => window.KhidmatDisplay.snapshots > n", arg=before, timeout=10000)
+
+
+def test_a_screen_an_upgrade_left_behind_reloads_when_it_reconnects(live_server: Any, new_page: Any) -> None:
+    s = live_server
+    page = new_page(viewport=TV)
+    pair(page, s)
+    version = page.evaluate("document.querySelector('meta[name=khidmat-client]').content")
+    assert len(version) == 16
+    # Rejoining the same server (the 60 s resync, a reconnect) leaves the page alone.
+    page.evaluate("window.__same_page = true; window.KhidmatDisplay.live.socket.disconnect().connect()")
+    page.wait_for_function("document.documentElement.dataset.link === 'up'", timeout=15000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__same_page === true"), "no upgrade: no reload"
+    # The page was served by an older server: on reconnecting it loads the server's scripts.
+    page.evaluate("document.querySelector('meta[name=khidmat-client]').content = 'an-older-build'")
+    with page.expect_navigation(timeout=15000):
+        page.evaluate("window.KhidmatDisplay.live.socket.disconnect().connect()")
+    page.wait_for_selector("#display[data-state=live]", timeout=15000)
+    assert page.evaluate("document.querySelector('meta[name=khidmat-client]').content") == version
+    assert page.evaluate("window.__same_page === undefined"), "a fresh page"
