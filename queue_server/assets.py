@@ -53,8 +53,14 @@ def client_version(app: Flask) -> str:
             folders.add(blueprint.static_folder)
             if blueprint.template_folder:
                 folders.add(str(Path(blueprint.root_path) / blueprint.template_folder))
-        known = app.extensions[_CLIENT_VERSION] = digest_of(Path(f) for f in folders if f)
+        found = frozenset(f for f in folders if f)
+        if found not in _DIGESTS:  # (one reading per process: its files change with a restart)
+            _DIGESTS[found] = digest_of(Path(f) for f in found)
+        known = app.extensions[_CLIENT_VERSION] = _DIGESTS[found]
     return str(known)
+
+
+_DIGESTS: dict[frozenset[str], str] = {}
 
 
 def digest_of(folders: Iterable[Path]) -> str:
