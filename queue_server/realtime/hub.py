@@ -3,9 +3,9 @@
 Screens connect websocket-only and authenticate (a device or staff key in the Socket.IO
 ``auth`` payload, or the browser session); each socket is one ``Connection`` in this
 process's table, admitted within bounded limits. Operations publish after commit through
-``queue_server.publish``; ``emit_change`` is the sink that emits to the rooms, one
-delivery per socket per change (``changes``: the change's events in a list) rather than
-one per event, which is most of the cost of a change on a hall of screens. Every
+``queue_server.publish``; ``emit_change`` is the sink that emits to the rooms: several
+events of a change in one delivery per socket (``changes``: the events in a list) rather
+than one delivery each. Every
 socket action asks ``socket_actor`` for its caller as the database says now, and reads
 its input with ``payload_id`` / ``payload_text``.
 """
@@ -51,8 +51,9 @@ _actors_lock = threading.Lock()
 
 
 def emit_change(messages: Sequence[Message]) -> None:
-    """Publish sink (a batch one): a committed change's events to their rooms, each socket
-    sent them once, in order, in one delivery: the rooms are grouped by the events they
+    """Publish sink (a batch one): a committed change's events (all, or those sent before
+    a read model is built) to their rooms, each socket sent them once, in order, in one
+    delivery: the rooms are grouped by the events they
     get, and a group of rooms is sent its one event as itself, or its several as
     ``changes`` ([[event, payload], ...], which the screens' client unpacks). A socket is
     in one room, except a counter's, which is in its centre's counters room too
