@@ -40,24 +40,21 @@ FONTS = {
 
 
 _CLIENT_SUFFIXES = {".js", ".css", ".html"}
-_CLIENT_VERSION = "khidmat_client_version"
 
 
 def client_version(app: Flask) -> str:
     """A short digest of the scripts, styles and templates of the app and its blueprints,
-    computed once per app: it changes when an upgrade changes what a screen runs."""
-    known = app.extensions.get(_CLIENT_VERSION)
-    if known is None:
-        folders = {app.static_folder, app.template_folder and str(Path(app.root_path) / app.template_folder)}
-        for blueprint in app.blueprints.values():
-            folders.add(blueprint.static_folder)
-            if blueprint.template_folder:
-                folders.add(str(Path(blueprint.root_path) / blueprint.template_folder))
-        found = frozenset(f for f in folders if f)
-        if found not in _DIGESTS:  # (one reading per process: its files change with a restart)
-            _DIGESTS[found] = digest_of(Path(f) for f in found)
-        known = app.extensions[_CLIENT_VERSION] = _DIGESTS[found]
-    return str(known)
+    read once per process (its files change with a restart): it changes when an upgrade
+    changes what a screen runs."""
+    folders = {app.static_folder, app.template_folder and str(Path(app.root_path) / app.template_folder)}
+    for blueprint in app.blueprints.values():
+        folders.add(blueprint.static_folder)
+        if blueprint.template_folder:
+            folders.add(str(Path(blueprint.root_path) / blueprint.template_folder))
+    found = frozenset(f for f in folders if f)
+    if found not in _DIGESTS:
+        _DIGESTS[found] = digest_of(Path(f) for f in found)
+    return _DIGESTS[found]
 
 
 _DIGESTS: dict[frozenset[str], str] = {}
