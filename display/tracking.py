@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
@@ -28,7 +28,6 @@ bp = Blueprint(
     static_url_path="/static/tracking",
 )
 
-POLL_SECONDS = 10
 LANGUAGES = ("en", "ur")
 
 
@@ -137,7 +136,7 @@ def track_page(code: str) -> Response:
         "code": code,
         "view": view,
         "lang": str(get_locale() or "en"),
-        "poll_seconds": POLL_SECONDS,
+        "poll_seconds": current_app.config["TRACKING_POLL_SECONDS"],
         "strings": page_strings(),
     }
     html = render_template("tracking/page.html", view=view, config=config)

@@ -43,6 +43,7 @@ class Config:
     SOCKET_MAX_ANONYMOUS = 120
     SOCKET_MAX_PER_ADDRESS = 20
     TRACK_LOOKUPS_PER_MINUTE = 60  # tracking lookups (page, API, socket join) per address
+    TRACKING_POLL_SECONDS = 10  # a tracking page without a live link asks this often
     IDEMPOTENCY_SECONDS = 30
     ASYNC_MODE = "threading"
     SOCKETIO_CHANNEL = "khidmat"  # the Redis channel shared by every process of one deployment

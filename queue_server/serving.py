@@ -72,6 +72,47 @@ def plan(
     return {"mode": mode, "options": options}
 
 
+def close_screens_on_stop(worker: Any) -> None:
+    """A stopping worker closes its screens' sockets instead of waiting for them.
+
+    On SIGTERM gunicorn lets a worker finish its requests for up to ``graceful_timeout``;
+    a screen's websocket never finishes, so every stop or restart with a screen connected
+    would keep the hall without a server for the whole grace period. The worker still
+    finishes its HTTP requests; its sockets are closed at the transport (no Socket.IO
+    "disconnect", which a client takes as final), so every screen reconnects with its
+    backoff, to the next server as soon as one listens. They are closed again every half
+    second until the worker exits: a gevent worker notices the stop only at its next
+    second, and a screen quick to reconnect may reach it until then."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    stopping: list[bool] = []
+
+    def on_stop(sig: int, frame: Any) -> None:
+        if callable(previous):
+            previous(sig, frame)
+        if not stopping:
+            stopping.append(True)
+            from queue_server.extensions import socketio
+
+            socketio.start_background_task(close_sockets_until_exit)
+
+    signal.signal(signal.SIGTERM, on_stop)
+
+
+def close_sockets_until_exit() -> None:
+    from queue_server.extensions import socketio
+
+    engine = socketio.server.eio
+    while True:
+        sockets = [socket for socket in list(engine.sockets.values()) if not socket.closed]
+        for socket in sockets:
+            socket.close(wait=False, abort=True)
+        if sockets:
+            log.info("khidmat worker %s: stopping, closed %d sockets", os.getpid(), len(sockets))
+        socketio.sleep(0.5)
+
+
 def proxy_hops(env: dict[str, str] | None = None) -> int:
     raw = (os.environ if env is None else env).get("KHIDMAT_PROXY_HOPS", "0").strip() or "0"
     if not raw.isdigit():
@@ -144,6 +185,7 @@ def serve(options: dict[str, Any], mode: str, hops: int) -> None:
         def load_config(self) -> None:
             for key, value in options.items():
                 self.cfg.set(key, value)
+            self.cfg.set("post_worker_init", close_screens_on_stop)
 
         def load(self) -> Any:
             return load_app(mode, hops)

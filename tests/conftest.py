@@ -69,10 +69,29 @@ def _create_worker_database() -> None:
     engine.dispose()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The long tests first, so that with several workers none is left running alone at
-    the end of the run."""
+    the end of the run. Against PostgreSQL, only the tests that reach a database run: the
+    others (rendering, parsing, the forecast's arithmetic …) cannot depend on it, and the
+    same run's SQLite pass has already run them (.ci/run runs both)."""
+    if PG_URL and not config.getoption("--all-on-postgres"):
+        unreached = [item for item in items if not _reaches_a_database(item)]
+        if unreached:
+            config.hook.pytest_deselected(items=unreached)
+            items[:] = [item for item in items if _reaches_a_database(item)]
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _reaches_a_database(item: pytest.Item) -> bool:
+    return "database_template" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres") is not None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-on-postgres",
+        action="store_true",
+        help="with KHIDMAT_TEST_DATABASE_URL, run also the tests that reach no database",
+    )
 
 
 def pytest_report_header() -> list[str]:
@@ -297,15 +316,17 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def live_server(database_template: str, tmp_path: Path) -> Iterator[Any]:
-    """A seeded demo centre served by a real ``khidmat serve`` subprocess."""
+def live_server(database_template: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A seeded demo centre served by a real ``khidmat serve`` subprocess (with the
+    settings of the test's ``server_env`` mark, if any)."""
     from tests.support.live import LiveServer, seed
 
     url = fresh_database_url(database_template, tmp_path)
     instance = tmp_path / "live-instance"
     instance.mkdir()
     secrets_ = seed(url, instance)
-    server = LiveServer(url, instance)
+    mark = request.node.get_closest_marker("server_env")
+    server = LiveServer(url, instance, env=dict(mark.kwargs) if mark else None)
     server.keys, server.passwords = secrets_["keys"], secrets_["passwords"]
     server.start()
     yield server

@@ -177,6 +177,7 @@ def test_the_page_follows_the_token_from_the_queue_to_feedback(
     assert page.locator("#tk-thanks").is_visible()
 
 
+@pytest.mark.server_env(KHIDMAT_TRACKING_POLL_SECONDS="2")
 def test_the_page_polls_when_websockets_are_blocked(live_server: Any, new_page: Any) -> None:
     s = live_server
     clerk = Clerk(s)
@@ -186,7 +187,7 @@ def test_the_page_polls_when_websockets_are_blocked(live_server: Any, new_page: 
     page.add_init_script(NO_WEBSOCKET)
     page.goto(mine["tracking_url"])
     wait_data(page, "feed", "polling")
-    assert "10 seconds" in page.locator("#tk-feed").text_content()
+    assert "every 2 seconds" in page.locator("#tk-feed").text_content()
     assert page.locator("#tk-ahead").text_content() == "1"
     clerk.open()
     assert clerk.call()["number"] == first["number"]

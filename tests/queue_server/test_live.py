@@ -97,3 +97,38 @@ def test_devices_cannot_act_at_counters(live_server: Any, who: str) -> None:
     s = live_server
     r = s.api("POST", "/api/v1/counters/1/call-next", s.keys[who])
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
+
+
+def test_a_stopping_server_closes_its_screens_sockets_and_they_reconnect_to_the_next(live_server: Any) -> None:
+    """gunicorn gives a stopping worker 10 s (``graceful_timeout``) to finish its requests;
+    a screen's websocket never finishes, so without ``serving.close_screens_on_stop`` the
+    stop lasts the whole 10 s. The socket is closed at the transport, not with a Socket.IO
+    disconnect (which a client takes as final): the screen reconnects by itself."""
+    import time
+
+    s = live_server
+    reasons: list[str] = []
+    connects: list[float] = []
+    display = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5)
+    display.on("connect", lambda: connects.append(time.monotonic()))
+    display.on("disconnect", lambda reason=None: reasons.append(str(reason)))
+    display.connect(s.url, transports=["websocket"], auth={"key": s.keys["display"]}, wait_timeout=10)
+    try:
+        assert display.call("join", {"screen": "display", "centre": "demo"}, timeout=10)["ok"]
+        first_link = display.eio.ws
+        started = time.monotonic()
+        s.stop()
+        assert time.monotonic() - started < 10, "the stop waited for the screen's socket"
+        assert "closed 1 sockets" in s.log()
+        deadline = time.monotonic() + 10
+        while not reasons and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reasons and reasons[0] != display.reason.SERVER_DISCONNECT, reasons
+        first_link.shutdown()  # the client library leaves a socket closed by its server open
+        s.start()
+        while len(connects) < 2 and time.monotonic() < deadline + 20:
+            time.sleep(0.05)
+        assert len(connects) == 2, "the screen did not come back to the restarted server"
+        assert display.call("join", {"screen": "display", "centre": "demo"}, timeout=10)["ok"]
+    finally:
+        display.disconnect()
