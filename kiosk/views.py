@@ -48,7 +48,7 @@ from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
 from queue_server.read import queue_state
 from queue_server.realtime.presence import presence
-from queue_server.unit_of_work import current_session, end_reading, run_in_transaction
+from queue_server.unit_of_work import current_session, run_in_transaction
 
 bp = Blueprint(
     "kiosk",
@@ -245,9 +245,12 @@ def require_service(centre_id: int, code: str) -> None:
 
 
 def release_database() -> None:
-    """End the read transaction before talking to the printer (on SQLite every
-    transaction holds the write lock)."""
-    end_reading()
+    """End the request's transaction before talking to the printer or issuing in a unit of
+    work of its own (on SQLite every transaction holds the write lock), keeping what the
+    checks before it wrote: the record of the kiosk's key used from a new address
+    (``auth.requires``). Called only past every check of the call. (Rolled back here, that
+    record was lost on every call, so every call wrote it again, with its audit event.)"""
+    run_in_transaction(lambda _session: None)
 
 
 # --- the page ------------------------------------------------------------------------------

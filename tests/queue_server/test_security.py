@@ -473,6 +473,16 @@ def test_a_key_used_from_a_new_address_is_an_audited_event(
         assert r.status_code == 201
     kiosk = session.scalar(select(Device.id).where(Device.kind == "kiosk"))
     assert uses() == [(f"device:{kiosk}", "10.0.0.5"), (f"device:{kiosk}", "10.0.0.9")]
+    # The kiosk's own issuing route (it prints) keeps the record too, once.
+    for n in range(2):
+        r = client.post(
+            "/kiosk/demo/issue",
+            headers=bearer(keys["kiosk"]),
+            json={"service": "character", "priority": "normal", "idempotency_key": f"new-address-{n}"},
+            environ_base={"REMOTE_ADDR": "10.0.0.11"},
+        )
+        assert r.status_code == 201, r.get_json()
+    assert uses()[2:] == [(f"device:{kiosk}", "10.0.0.11")]
     # A refused call records nothing, the key's use included.
     counter = session.scalar(select(Counter.id).where(Counter.number == 3))
     refused = client.post(
@@ -481,7 +491,7 @@ def test_a_key_used_from_a_new_address_is_an_audited_event(
         environ_base={"REMOTE_ADDR": "10.0.0.7"},
     )
     assert refused.status_code in (403, 409)
-    assert len(uses()) == 2
+    assert len(uses()) == 3
     io = socketio_client(app, keys["display"])
     assert io.is_connected()
     io.disconnect()
