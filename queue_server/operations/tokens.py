@@ -118,16 +118,19 @@ def issue_token(
         eta_ql_minutes=queue_state.queue_length_minutes(capacities, service.id, ahead),
         ahead_at_issue=ahead,
     )
+    # Its estimate: when it is called in a forecast of the queue with it in, played only
+    # until then (the forecast is most of an issue's cost), and written with it. The
+    # screens' minutes, from the whole forecast, follow as after any change: at most
+    # SCREEN_ESTIMATES_SECONDS late.
+    seconds = queue_state.token_wait_seconds(
+        queue_state.with_waiting(capacities, token), queue_state.UNWRITTEN_TOKEN_ID
+    )
+    eta = estimate.as_minutes(seconds)
+    token.eta_minutes = eta
     session.add(token)
     session.flush()
-    # Its estimate: when it is called in a forecast of the queue with it in, played only
-    # until then (the forecast is most of an issue's cost). The screens' minutes, from the
-    # whole forecast, follow as after any change: at most SCREEN_ESTIMATES_SECONDS late.
     capacities = queue_state.with_waiting(capacities, token)
-    seconds = queue_state.token_wait_seconds(capacities, token.id)
-    eta = estimate.as_minutes(seconds)
     announce.token_estimated(session, centre.id, token.id, seconds)
-    token.eta_minutes = eta
     fields, note = reason_fields(reason) if priority != Priority.NORMAL else ({}, "")
     event = append_event(
         session,

@@ -301,10 +301,16 @@ def known_forecast(capacities: Capacities) -> estimate.Forecast | None:
     return _FORECASTS.get(capacities)
 
 
+# The id a token being issued has in its own forecast, before it is written: above every
+# real one, so that it stays behind a token queued at the same instant, as its real id will.
+UNWRITTEN_TOKEN_ID = 2**62
+
+
 def with_waiting(capacities: Capacities, token: Token) -> Capacities:
-    """The snapshot with one more waiting token (the one just issued)."""
+    """The snapshot with one more waiting token (the one just issued; ``UNWRITTEN_TOKEN_ID``
+    while it has no id yet)."""
     candidate = dispatch.Candidate(
-        token.id,
+        UNWRITTEN_TOKEN_ID if token.id is None else token.id,
         token.service_id,
         token.queued_at,
         token.priority != Priority.NORMAL,
