@@ -86,11 +86,12 @@ def close_screens_on_stop(worker: Any) -> None:
     import signal
 
     previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):  # not gunicorn's own handler: leave the stop as it is
+        return
     stopping: list[bool] = []
 
     def on_stop(sig: int, frame: Any) -> None:
-        if callable(previous):
-            previous(sig, frame)
+        previous(sig, frame)
         if not stopping:
             stopping.append(True)
             from queue_server.extensions import socketio

@@ -71,18 +71,19 @@ def _create_worker_database() -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The long tests first, so that with several workers none is left running alone at
-    the end of the run. Against PostgreSQL, only the tests that reach a database run: the
-    others (rendering, parsing, the forecast's arithmetic …) cannot depend on it, and the
-    same run's SQLite pass has already run them (.ci/run runs both)."""
+    the end of the run. Against PostgreSQL, only the tests that use the database under test
+    run (they ask for ``database_template`` or are marked ``postgres``): the others
+    (rendering, parsing, the forecast's arithmetic, SQLite-only variants …) cannot depend on
+    it, and the same run's SQLite pass has run them (.ci/run runs both)."""
     if PG_URL and not config.getoption("--all-on-postgres"):
-        unreached = [item for item in items if not _reaches_a_database(item)]
+        unreached = [item for item in items if not _uses_the_database_under_test(item)]
         if unreached:
             config.hook.pytest_deselected(items=unreached)
-            items[:] = [item for item in items if _reaches_a_database(item)]
+            items[:] = [item for item in items if _uses_the_database_under_test(item)]
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-def _reaches_a_database(item: pytest.Item) -> bool:
+def _uses_the_database_under_test(item: pytest.Item) -> bool:
     return "database_template" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres") is not None
 
 
@@ -90,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--all-on-postgres",
         action="store_true",
-        help="with KHIDMAT_TEST_DATABASE_URL, run also the tests that reach no database",
+        help="with KHIDMAT_TEST_DATABASE_URL, run also the tests that do not use it",
     )
 
 
