@@ -76,10 +76,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (rendering, parsing, the forecast's arithmetic, SQLite-only variants …) cannot depend on
     it, and the same run's SQLite pass has run them (.ci/run runs both)."""
     if PG_URL and not config.getoption("--all-on-postgres"):
-        unreached = [item for item in items if not _uses_the_database_under_test(item)]
-        if unreached:
-            config.hook.pytest_deselected(items=unreached)
-            items[:] = [item for item in items if _uses_the_database_under_test(item)]
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            (kept if _uses_the_database_under_test(item) else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

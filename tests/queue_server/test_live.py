@@ -4,6 +4,7 @@ realtime hub with real Socket.IO clients over websockets."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -23,8 +24,6 @@ def client_for(server: Any, key: str) -> tuple[socketio.Client, dict[str, list[A
 
 def wait_for(received: dict[str, list[Any]], name: str, count: int = 1, timeout: float = 10) -> list[Any]:
     done = threading.Event()
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if len(received.get(name, [])) >= count:
@@ -104,14 +103,11 @@ def test_a_stopping_server_closes_its_screens_sockets_and_they_reconnect_to_the_
     a screen's websocket never finishes, so without ``serving.close_screens_on_stop`` the
     stop lasts the whole 10 s. The socket is closed at the transport, not with a Socket.IO
     disconnect (which a client takes as final): the screen reconnects by itself."""
-    import time
-
     s = live_server
-    reasons: list[str] = []
-    connects: list[float] = []
+    got: dict[str, list[Any]] = {}
     display = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5)
-    display.on("connect", lambda: connects.append(time.monotonic()))
-    display.on("disconnect", lambda reason=None: reasons.append(str(reason)))
+    display.on("connect", lambda: got.setdefault("connect", []).append(True))
+    display.on("disconnect", lambda reason=None: got.setdefault("disconnect", []).append(reason))
     display.connect(s.url, transports=["websocket"], auth={"key": s.keys["display"]}, wait_timeout=10)
     try:
         assert display.call("join", {"screen": "display", "centre": "demo"}, timeout=10)["ok"]
@@ -120,15 +116,11 @@ def test_a_stopping_server_closes_its_screens_sockets_and_they_reconnect_to_the_
         s.stop()
         assert time.monotonic() - started < 10, "the stop waited for the screen's socket"
         assert "closed 1 sockets" in s.log()
-        deadline = time.monotonic() + 10
-        while not reasons and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert reasons and reasons[0] != display.reason.SERVER_DISCONNECT, reasons
+        reason = wait_for(got, "disconnect")[0]
+        assert reason != display.reason.SERVER_DISCONNECT, reason
         first_link.shutdown()  # the client library leaves a socket closed by its server open
         s.start()
-        while len(connects) < 2 and time.monotonic() < deadline + 20:
-            time.sleep(0.05)
-        assert len(connects) == 2, "the screen did not come back to the restarted server"
+        wait_for(got, "connect", count=2, timeout=20)  # back by itself, to the restarted server
         assert display.call("join", {"screen": "display", "centre": "demo"}, timeout=10)["ok"]
     finally:
         display.disconnect()
