@@ -45,13 +45,14 @@ burst policy) shares one phrase format.
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
-import subprocess
+import signal
 import sys
 import tempfile
 import threading
@@ -101,6 +102,7 @@ _PHRASE_BREAK_MS = 300
 
 _SILENCE_THRESHOLD = 328  # about 1 % of full scale
 _TRIM_MARGIN_S = 0.015
+_TRIM_BLOCK = 256  # samples looked at together when trimming
 
 _NUMBER_RE = re.compile(r"[A-Z]{1,2}[0-9]{1,4}")
 _COUNTER_RE = re.compile(r"[A-Za-z0-9 -]{1,12}")
@@ -336,17 +338,31 @@ def _to_frames(samples: array.array[int]) -> bytes:
 def _trim(frames: bytes) -> bytes:
     """Drop leading and trailing near-silence, keeping a few milliseconds of margin."""
     samples = _to_samples(frames)
-    # Scan in from each end only as far as the first loud sample (this runs after every
-    # call, in the server process: a pass over every sample held the GIL for milliseconds).
-    n = len(samples)
-    first = next((i for i in range(n) if abs(samples[i]) > _SILENCE_THRESHOLD), None)
+    first = _first_loud(samples, forward=True)
     if first is None:
         return b""
-    last = next(i for i in range(n - 1, first - 1, -1) if abs(samples[i]) > _SILENCE_THRESHOLD)
+    last = _first_loud(samples, forward=False)
+    assert last is not None
     margin = round(_TRIM_MARGIN_S * SAMPLE_RATE)
     start = max(first - margin, 0)
-    end = min(last + 1 + margin, n)
+    end = min(last + 1 + margin, len(samples))
     return _to_frames(samples[start:end])
+
+
+def _first_loud(samples: array.array[int], *, forward: bool) -> int | None:
+    """The index of the first sample louder than the threshold, scanning from the start or
+    from the end. This runs after every call, in the server process: it looks at blocks
+    with ``max`` and ``min`` (C loops) and at single samples only inside the loud block
+    (espeak-ng ends with half a second of silence: a sample-by-sample scan of it held the
+    GIL for a millisecond)."""
+    n = len(samples)
+    starts = range(0, n, _TRIM_BLOCK) if forward else range((n - 1) // _TRIM_BLOCK * _TRIM_BLOCK, -1, -_TRIM_BLOCK)
+    for block_start in starts:
+        block = samples[block_start : block_start + _TRIM_BLOCK]
+        if max(block) > _SILENCE_THRESHOLD or min(block) < -_SILENCE_THRESHOLD:
+            offsets = range(len(block)) if forward else range(len(block) - 1, -1, -1)
+            return block_start + next(i for i in offsets if abs(block[i]) > _SILENCE_THRESHOLD)
+    return None
 
 
 def _decode_pcm(raw: bytes, width: int, channels: int) -> list[float]:
@@ -427,6 +443,84 @@ def _read_frames(path: Path) -> bytes:
         ):
             raise AnnouncementError(f"{path} is not {SAMPLE_RATE} Hz mono 16-bit")
         return wav.readframes(wav.getnframes())
+
+
+# --- running espeak-ng and sox --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ran:
+    returncode: int | None  # None: another waiter reaped the program (judge it by its output)
+    stdout: bytes
+    stderr: bytes
+
+
+def _run_program(argv: Sequence[str], *, timeout: float) -> _Ran:
+    """Run ``argv`` with no input, its output going to files, and wait for it.
+
+    The program is started with :func:`os.posix_spawn`, which costs the server a vfork and
+    not a copy of its memory: under gevent, ``subprocess`` is gevent's, which forks the
+    whole server (10 ms of a worker's CPU per run, two runs per call). The wait polls, so a
+    gevent worker's other greenlets run meanwhile and a thread waits without the GIL.
+    Raises :class:`OSError` when the program cannot start and :class:`TimeoutError` (after
+    killing it) when it runs longer than ``timeout`` seconds. Like ``subprocess``, it keeps
+    the server's descriptors from the program (gunicorn's listening socket is inheritable).
+    """
+    with tempfile.TemporaryDirectory(prefix="announce-run-") as tmp:
+        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        writable = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        pid = os.posix_spawn(
+            argv[0],
+            list(argv),
+            os.environ,
+            file_actions=[
+                *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_descriptors()),
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(out_path), writable, 0o600),
+                (os.POSIX_SPAWN_OPEN, 2, str(err_path), writable, 0o600),
+            ],
+        )
+        returncode = _wait_for_exit(pid, argv[0], timeout)
+        return _Ran(returncode, _read_or_empty(out_path), _read_or_empty(err_path))
+
+
+def _inheritable_descriptors() -> list[int]:
+    """This process's descriptors above stderr that a program it starts would inherit."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                found.append(fd)
+        except OSError:
+            pass  # closed since (the listing's own descriptor among them)
+    return found
+
+
+def _wait_for_exit(pid: int, program: str, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None  # gevent's child watcher reaped it first
+        if reaped:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            raise TimeoutError(f"{program} ran longer than {timeout:g} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 # --- chime ---------------------------------------------------------------------------------
@@ -619,14 +713,11 @@ class Announcer:
         with self._state_lock:
             if self._espeak_id is None:
                 try:
-                    done = subprocess.run(
-                        [exe, "--version"],
-                        capture_output=True,
-                        timeout=_ESPEAK_TIMEOUT_S,
-                        check=True,
-                    )
-                except (OSError, subprocess.SubprocessError) as exc:
+                    done = _run_program([exe, "--version"], timeout=_ESPEAK_TIMEOUT_S)
+                except OSError as exc:  # TimeoutError included
                     raise AnnouncementError(f"espeak-ng --version failed: {exc}") from exc
+                if done.returncode not in (0, None) or not done.stdout.strip():
+                    raise AnnouncementError(f"espeak-ng --version exited with {done.returncode}")
                 self._espeak_id = done.stdout.decode("utf-8", "replace").strip()
             return self._espeak_id
 
@@ -655,18 +746,16 @@ class Announcer:
         if exe is None:
             raise AnnouncerUnavailableError(f"espeak-ng ({self.espeak!r}) is not installed")
         with tempfile.TemporaryDirectory(prefix="announce-") as tmp:
-            out = Path(tmp) / "speech.wav"
+            out, markup = Path(tmp) / "speech.wav", Path(tmp) / "speech.ssml"
+            markup.write_text(speech_markup(a, lang), encoding="utf-8")
             try:
-                done = subprocess.run(
-                    [exe, "-v", lang, "-s", str(_ESPEAK_RATE_WPM), "-m", "-w", str(out), "--stdin"],
-                    input=speech_markup(a, lang).encode(),
-                    capture_output=True,
+                done = _run_program(
+                    [exe, "-v", lang, "-s", str(_ESPEAK_RATE_WPM), "-m", "-w", str(out), "-f", str(markup)],
                     timeout=_ESPEAK_TIMEOUT_S,
-                    check=False,
                 )
-            except (OSError, subprocess.SubprocessError) as exc:
+            except OSError as exc:  # TimeoutError included
                 raise AnnouncementError(f"espeak-ng failed for {lang!r}: {exc}") from exc
-            if done.returncode != 0 or not out.is_file():
+            if done.returncode not in (0, None) or not out.is_file():
                 err = done.stderr.decode("utf-8", "replace").strip()[-300:]
                 raise AnnouncementError(
                     f"espeak-ng exited with {done.returncode} for {lang!r}: {err}"
@@ -719,10 +808,10 @@ class Announcer:
                 "-b", "16", "-e", "signed-integer", str(out),
             ]  # fmt: skip
             try:
-                done = subprocess.run(cmd, capture_output=True, timeout=_SOX_TIMEOUT_S, check=False)
-            except (OSError, subprocess.SubprocessError) as exc:
+                done = _run_program(cmd, timeout=_SOX_TIMEOUT_S)
+            except OSError as exc:  # TimeoutError included
                 raise AnnouncementError(f"sox failed on {path}: {exc}") from exc
-            if done.returncode != 0:
+            if done.returncode not in (0, None) or not out.is_file():
                 err = done.stderr.decode("utf-8", "replace").strip()[-300:]
                 raise AnnouncementError(f"sox could not convert {path}: {err}")
             return _read_frames(out)

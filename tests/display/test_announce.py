@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import array
 import math
+import os
 import shutil
+import socket
 import subprocess
 import threading
 import wave
@@ -13,9 +16,11 @@ from typing import Any
 
 import pytest
 
+from display import announce
 from display.announce import (
     SAMPLE_RATE,
     Announcement,
+    AnnouncementError,
     AnnouncementKind,
     Announcer,
     AnnouncerUnavailableError,
@@ -74,14 +79,14 @@ def make_voice(root: Path, lang: str, *, rate: int = 16000, channels: int = 2) -
 def espeak_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Records every espeak-ng synthesis the announcer runs (the real one still runs)."""
     calls: list[list[str]] = []
-    real_run = subprocess.run
+    real_run = announce._run_program
 
     def counting_run(cmd: list[str], *args: Any, **kwargs: Any) -> Any:
         if Path(cmd[0]).name.startswith("espeak") and "--version" not in cmd:
             calls.append(list(cmd))
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", counting_run)
+    monkeypatch.setattr(announce, "_run_program", counting_run)
     return calls
 
 
@@ -401,3 +406,65 @@ def test_audio_for_refuses_non_announcements(announcer: Announcer) -> None:
     bad: Callable[[Any], Path] = announcer.audio_for
     with pytest.raises(TypeError):
         bad(("../../etc", "3"))
+
+
+# --- trimming and running the speech programs --------------------------------------------
+
+
+@pytest.mark.parametrize(("lead", "tail"), [(0, 0), (1, 1), (255, 257), (256, 256), (3000, 11025)])
+def test_trim_keeps_the_loud_part_and_a_margin(lead: int, tail: int) -> None:
+    margin = round(announce._TRIM_MARGIN_S * SAMPLE_RATE)
+    quiet, loud = [100, -100], [0, 5000, -300, 0, -4000]  # under and over the threshold
+    samples = [quiet[i % 2] for i in range(lead)] + loud + [quiet[i % 2] for i in range(tail)]
+    frames = array.array("h", samples).tobytes()
+    kept = array.array("h", announce._trim(frames)).tolist()
+    first, last = lead + 1, lead + 4  # the samples over the threshold
+    assert kept == samples[max(first - margin, 0) : min(last + 1 + margin, len(samples))]
+
+
+def test_trim_of_silence_is_empty() -> None:
+    assert announce._trim(array.array("h", [200, -200] * 1000).tobytes()) == b""
+
+
+def fake_program(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "fake-espeak-ng"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_failing_espeak_is_a_clear_error(tmp_path: Path) -> None:
+    exe = fake_program(
+        tmp_path, 'case "$1" in --version) echo "eSpeak NG fake";; *) echo "voice ur missing" >&2; exit 3;; esac'
+    )
+    speaker = Announcer(tmp_path / "cache", espeak=exe)
+    with pytest.raises(AnnouncementError, match=r"exited with 3 for 'ur': voice ur missing"):
+        speaker.audio_for(CALL)
+    assert list((tmp_path / "cache").glob("*.wav")) == []
+
+
+def test_a_hung_program_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    exe = fake_program(tmp_path, f"echo $$ > {started}; exec sleep 30")
+    with pytest.raises(TimeoutError, match="longer than 0.3 s"):
+        announce._run_program([exe], timeout=0.3)
+    pid = int(started.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped, not left running or a zombie
+
+
+def test_a_program_gets_no_input_its_own_output_and_none_of_the_servers_sockets(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.set_inheritable(True)  # as gunicorn's listening socket is
+    try:
+        exe = fake_program(tmp_path, "cat; echo out; echo err >&2; ls -l /proc/$$/fd; exit 4")
+        ran = announce._run_program([exe], timeout=10)
+    finally:
+        listener.close()
+    assert ran.returncode == 4
+    assert ran.stderr == b"err\n"
+    out = ran.stdout.decode()
+    assert out.startswith("out\n")  # cat read nothing: the program's input is empty
+    assert "/stdout" in out  # its descriptors are listed (its output file among them)
+    assert "socket:" not in out
+    assert "/dev/null" in out
