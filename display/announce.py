@@ -51,6 +51,7 @@ import json
 import math
 import os
 import re
+import select
 import shutil
 import signal
 import sys
@@ -62,6 +63,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import IO
 from xml.sax.saxutils import escape
 
 __all__ = [
@@ -451,24 +453,24 @@ def _read_frames(path: Path) -> bytes:
 @dataclass(frozen=True)
 class _Ran:
     returncode: int | None  # None: another waiter reaped the program (judge it by its output)
-    stdout: bytes
-    stderr: bytes
+    output: bytes  # what it wrote to its standard output and error, together
 
 
 def _run_program(argv: Sequence[str], *, timeout: float) -> _Ran:
-    """Run ``argv`` with no input, its output going to files, and wait for it.
+    """Run ``argv`` with no input, collect what it writes, and wait for it to exit.
 
     The program is started with :func:`os.posix_spawn`, which costs the server a vfork and
     not a copy of its memory: under gevent, ``subprocess`` is gevent's, which forks the
-    whole server (10 ms of a worker's CPU per run, two runs per call). The wait polls, so a
-    gevent worker's other greenlets run meanwhile and a thread waits without the GIL.
-    Raises :class:`OSError` when the program cannot start and :class:`TimeoutError` (after
+    whole server (10 ms of a worker's CPU per run, two runs per call). Its output is read
+    through a pipe until it closes, with ``select`` (gevent's, under gevent), so a gevent
+    worker's other greenlets run meanwhile and a thread waits without the GIL. Raises
+    :class:`OSError` when the program cannot start and :class:`TimeoutError` (after
     killing it) when it runs longer than ``timeout`` seconds. Like ``subprocess``, it keeps
     the server's descriptors from the program (gunicorn's listening socket is inheritable).
     """
-    with tempfile.TemporaryDirectory(prefix="announce-run-") as tmp:
-        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        writable = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    deadline = time.monotonic() + timeout
+    readable, writable = os.pipe()
+    try:
         pid = os.posix_spawn(
             argv[0],
             list(argv),
@@ -476,12 +478,58 @@ def _run_program(argv: Sequence[str], *, timeout: float) -> _Ran:
             file_actions=[
                 *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_descriptors()),
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(out_path), writable, 0o600),
-                (os.POSIX_SPAWN_OPEN, 2, str(err_path), writable, 0o600),
+                (os.POSIX_SPAWN_DUP2, writable, 1),
+                (os.POSIX_SPAWN_DUP2, writable, 2),
             ],
         )
-        returncode = _wait_for_exit(pid, argv[0], timeout)
-        return _Ran(returncode, _read_or_empty(out_path), _read_or_empty(err_path))
+    except BaseException:
+        os.close(readable)
+        raise
+    finally:
+        os.close(writable)
+    with os.fdopen(readable, "rb", buffering=0) as output:
+        chunks = _read_until_closed(output, deadline)
+    if chunks is None:
+        _kill(pid)
+        raise TimeoutError(f"{argv[0]} ran longer than {timeout:g} s")
+    return _Ran(_exit_status(pid, deadline), b"".join(chunks))
+
+
+def _read_until_closed(pipe: IO[bytes], deadline: float) -> list[bytes] | None:
+    """What comes through ``pipe`` until its writer closes it; None at ``deadline``."""
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pipe], [], [], left)[0]:
+            return None
+        chunk = pipe.read(65536)
+        if not chunk:
+            return chunks
+        chunks.append(chunk)
+
+
+def _exit_status(pid: int, deadline: float) -> int | None:
+    """The exit code of a program that has closed its output (it exits then, or soon)."""
+    pause = 0.001
+    while True:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None  # gevent's child watcher reaped it first
+        if reaped:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            _kill(pid)
+            return None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _inheritable_descriptors() -> list[int]:
@@ -495,32 +543,6 @@ def _inheritable_descriptors() -> list[int]:
         except OSError:
             pass  # closed since (the listing's own descriptor among them)
     return found
-
-
-def _wait_for_exit(pid: int, program: str, timeout: float) -> int | None:
-    deadline = time.monotonic() + timeout
-    pause = 0.002
-    while True:
-        try:
-            reaped, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return None  # gevent's child watcher reaped it first
-        if reaped:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            raise TimeoutError(f"{program} ran longer than {timeout:g} s")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
-
-
-def _read_or_empty(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
 
 
 # --- chime ---------------------------------------------------------------------------------
@@ -716,9 +738,9 @@ class Announcer:
                     done = _run_program([exe, "--version"], timeout=_ESPEAK_TIMEOUT_S)
                 except OSError as exc:  # TimeoutError included
                     raise AnnouncementError(f"espeak-ng --version failed: {exc}") from exc
-                if done.returncode not in (0, None) or not done.stdout.strip():
+                if done.returncode not in (0, None) or not done.output.strip():
                     raise AnnouncementError(f"espeak-ng --version exited with {done.returncode}")
-                self._espeak_id = done.stdout.decode("utf-8", "replace").strip()
+                self._espeak_id = done.output.decode("utf-8", "replace").strip()
             return self._espeak_id
 
     # rendering --------------------------------------------------------------------------
@@ -756,7 +778,7 @@ class Announcer:
             except OSError as exc:  # TimeoutError included
                 raise AnnouncementError(f"espeak-ng failed for {lang!r}: {exc}") from exc
             if done.returncode not in (0, None) or not out.is_file():
-                err = done.stderr.decode("utf-8", "replace").strip()[-300:]
+                err = done.output.decode("utf-8", "replace").strip()[-300:]
                 raise AnnouncementError(
                     f"espeak-ng exited with {done.returncode} for {lang!r}: {err}"
                 )
@@ -812,6 +834,6 @@ class Announcer:
             except OSError as exc:  # TimeoutError included
                 raise AnnouncementError(f"sox failed on {path}: {exc}") from exc
             if done.returncode not in (0, None) or not out.is_file():
-                err = done.stderr.decode("utf-8", "replace").strip()[-300:]
+                err = done.output.decode("utf-8", "replace").strip()[-300:]
                 raise AnnouncementError(f"sox could not convert {path}: {err}")
             return _read_frames(out)
