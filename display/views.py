@@ -9,9 +9,8 @@ Audio: ``GET /display/<centre>/announce/<token id>.wav?kind=call|recall|collecti
 is the chime followed by the call in Urdu and English (:mod:`display.announce`), rendered once and
 cached under ``<instance>/announcements``. A publish sink renders it as soon as a call is
 committed, in a background worker (one at a time, at most PRERENDER_QUEUE waiting; never
-by itself in testing) that has a child process render it (:mod:`display.renderer`), off
-the server's GIL, so the screen's request (sent the moment the event arrives) finds the
-file made or being made, never waits for a second rendering. A centre
+by itself in testing), so the screen's request (sent the moment the event
+arrives) finds the file made or being made, never waits for a second rendering. A centre
 may replace espeak-ng with a recorded human voice: one WAV per word in
 ``<instance>/voice/<lang>/`` (or the folder named by ``DISPLAY_VOICE_DIR``).
 """
@@ -38,7 +37,6 @@ from display.announce import (
     Announcer,
     AnnouncerUnavailableError,
 )
-from display.renderer import RendererGone, RenderProcess
 from queue_server.auth import admits, current_caller
 from queue_server.errors import N_, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from queue_server.models import Centre, Counter, Token
@@ -62,7 +60,6 @@ bp = Blueprint(
 ANNOUNCER_KEY = "display.announcer"
 PRERENDERER_KEY = "display.prerenderer"
 PRERENDER_QUEUE = 32  # calls waiting for their audio; beyond, the oldest is left to the screen's request
-RENDER_WAIT_S = 30.0  # how long a screen's request waits for the call being pre-rendered
 CACHE_MAX_AGE_S = 2 * 86400  # announcements older than two days are pruned
 PRUNE_EVERY_S = 3600
 MAX_ZONE_COUNTERS = 64
@@ -141,19 +138,12 @@ def announcement_of(payload: dict[str, Any]) -> Announcement | None:
 class Prerenderer(Worker):
     """The calls whose audio is still to be made, and the worker that makes it, one call
     at a time (rendering is bounded: one espeak-ng at a time per process, at most
-    PRERENDER_QUEUE calls waiting). A call left out is rendered by the screen's own request.
-
-    The rendering itself is done by a child process (:mod:`display.renderer`), off this
-    process's GIL; when the child cannot be had, here. The screen's request for the call
-    being rendered waits for it (``wait_while_rendering``) rather than render it again."""
+    PRERENDER_QUEUE calls waiting). A call left out is rendered by the screen's own request."""
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app, "announcement audio", interval_key=None, default_interval=1.0, until_idle=True)
         self.queue: deque[tuple[Announcer, Announcement]] = deque(maxlen=PRERENDER_QUEUE)
         self.queue_lock = threading.Lock()
-        self._rendering: Announcement | None = None
-        self._rendered = threading.Condition()
-        self._process: RenderProcess | None = None
 
     def submit(self, speaker: Announcer, a: Announcement) -> None:
         with self.queue_lock:
@@ -167,38 +157,7 @@ class Prerenderer(Worker):
                 if not self.queue:
                     return False
                 speaker, a = self.queue.popleft()
-            with self._rendered:
-                self._rendering = a
-            try:
-                self._render(speaker, a)
-            finally:
-                with self._rendered:
-                    self._rendering = None
-                    self._rendered.notify_all()
-
-    def wait_while_rendering(self, a: Announcement, timeout: float = RENDER_WAIT_S) -> None:
-        """Return once ``a`` is not being rendered (or after ``timeout`` seconds)."""
-        with self._rendered:
-            self._rendered.wait_for(lambda: self._rendering != a, timeout)
-
-    def close(self) -> None:
-        """End the rendering child, if one runs."""
-        if self._process is not None:
-            self._process.close()
-
-    def _render(self, speaker: Announcer, a: Announcement) -> None:
-        if self._process is None or self._process.speaker is not speaker:
-            self.close()
-            self._process = RenderProcess(speaker)
-        try:
-            self._process.render(a)
-        except AnnouncementError as exc:  # the screen will ask again and get a clear answer
-            log.warning("could not pre-render %s: %s", a, exc)
-        except RendererGone as exc:
-            log.warning("%s: rendering %s in the server", exc, a)
             _render_quietly(speaker, a)
-            return
-        _maybe_prune(speaker)
 
 
 def prerenderer() -> Prerenderer:
@@ -339,7 +298,6 @@ def announcement_audio(centre: str, token_id: int) -> Response:
     except ValueError:
         raise NotFound(N_("Token %(number)s cannot be announced."), number=token.number) from None
     end_reading()  # before rendering: the read holds SQLite's lock
-    prerenderer().wait_while_rendering(a)  # (then found made, not made twice)
     try:
         path = announcer().audio_for(a)
     except AnnouncerUnavailableError as exc:

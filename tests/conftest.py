@@ -21,7 +21,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from display.views import PRERENDERER_KEY, Prerenderer
 from queue_server.actors import Actor
 from queue_server.app import create_app
 from queue_server.auth import staff_actor
@@ -234,9 +233,6 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
     with app.app_context():
         yield app
-        prerenderer = app.extensions.get(PRERENDERER_KEY)
-        if isinstance(prerenderer, Prerenderer):
-            prerenderer.close()  # (its rendering child, when a test started one)
         _db.session.remove()
         _db.engine.dispose()
 

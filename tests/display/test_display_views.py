@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import wave
 from collections.abc import Callable
@@ -252,36 +251,6 @@ def test_a_call_is_rendered_right_after_the_commit(
     pair(client, keys["display"])
     r = fetch(client, f"/display/demo/announce/{token['id']}.wav?kind=call")
     assert r.status_code == 200
-    assert speaker.audio_for(expected).read_bytes() == r.data
-
-
-def test_the_screens_request_waits_for_the_call_being_rendered_and_does_not_render_it_again(
-    app: Flask,
-    client: FlaskClient,
-    keys: dict[str, str],
-    counter_no: Callable[[int], Counter],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    slow = tmp_path / "slow-espeak-ng"  # the real espeak-ng, a second late for each phrase
-    slow.write_text('#!/bin/sh\ncase "$1" in --version) ;; *) sleep 1;; esac\nexec espeak-ng "$@"\n')
-    slow.chmod(0o755)
-    speaker = app.extensions[views.ANNOUNCER_KEY] = Announcer(tmp_path / "cache", espeak=str(slow))
-    token = called_token(client, keys, counter_no(5), "learner")
-    worker = views.prerenderer()
-    rounds = threading.Thread(target=worker.run_once)
-    rounds.start()
-    try:
-        wait_until(lambda: worker._rendering is not None)  # the child renders the call now
-        monkeypatch.setattr(Announcer, "_render", lambda *_a: pytest.fail("rendered in the server too"))
-        pair(client, keys["display"])
-        r = fetch(client, f"/display/demo/announce/{token['id']}.wav?kind=call")
-        assert r.status_code == 200
-        assert worker._rendering is None  # (the answer came once the render was done)
-    finally:
-        rounds.join(timeout=60)
-        worker.close()
-    expected = Announcement(token["number"], "5", AnnouncementKind.CALL)
     assert speaker.audio_for(expected).read_bytes() == r.data
 
 
