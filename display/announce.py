@@ -461,8 +461,8 @@ def _run_program(argv: Sequence[str], *, timeout: float) -> _Ran:
 
     The program is started with :func:`os.posix_spawn`, which costs the server a vfork and
     not a copy of its memory: under gevent, ``subprocess`` is gevent's, which forks the
-    whole server (10 ms of a worker's CPU per run, two runs per call). Its output is read
-    through a pipe until it closes, with ``select`` (gevent's, under gevent), so a gevent
+    whole server (about 10 ms of a worker's CPU per call, two runs). Its output is read
+    through a pipe until it closes, with ``poll`` (gevent's, under gevent), so a gevent
     worker's other greenlets run meanwhile and a thread waits without the GIL. Raises
     :class:`OSError` when the program cannot start and :class:`TimeoutError` (after
     killing it) when it runs longer than ``timeout`` seconds. Like ``subprocess``, it keeps
@@ -498,9 +498,11 @@ def _run_program(argv: Sequence[str], *, timeout: float) -> _Ran:
 def _read_until_closed(pipe: IO[bytes], deadline: float) -> list[bytes] | None:
     """What comes through ``pipe`` until its writer closes it; None at ``deadline``."""
     chunks: list[bytes] = []
+    waiting = select.poll()  # (not select.select: a server's descriptors pass 1024)
+    waiting.register(pipe, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([pipe], [], [], left)[0]:
+        if left <= 0 or not waiting.poll(left * 1000):
             return None
         chunk = pipe.read(65536)
         if not chunk:

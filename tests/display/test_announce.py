@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import math
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -467,3 +468,17 @@ def test_a_program_gets_no_input_its_own_output_and_none_of_the_servers_sockets(
     assert "pipe:" in out  # its descriptors are listed (its output pipe among them)
     assert "socket:" not in out
     assert "/dev/null" in out
+
+
+def test_a_program_runs_when_the_server_holds_more_than_1024_descriptors(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1200, hard), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # (as a busy server's sockets)
+    try:
+        ran = announce._run_program([fake_program(tmp_path, "echo ok")], timeout=10)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (ran.returncode, ran.output) == (0, b"ok\n")
