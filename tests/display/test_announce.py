@@ -444,19 +444,26 @@ def test_a_failing_espeak_is_a_clear_error(tmp_path: Path) -> None:
     assert list((tmp_path / "cache").glob("*.wav")) == []
 
 
-def test_a_hung_program_is_killed_at_its_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("then", "error"),
+    [("exec sleep 30", "longer than 0.3 s"), ("exec >&- 2>&- sleep 30", "did not exit after closing its output")],
+)
+def test_a_hung_program_is_killed_at_its_timeout(tmp_path: Path, then: str, error: str) -> None:
     started = tmp_path / "started"
-    exe = fake_program(tmp_path, f"echo $$ > {started}; exec sleep 30")
-    with pytest.raises(TimeoutError, match="longer than 0.3 s"):
+    exe = fake_program(tmp_path, f"echo $$ > {started}; {then}")
+    with pytest.raises(TimeoutError, match=error):
         announce._run_program([exe], timeout=0.3)
     pid = int(started.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped, not left running or a zombie
 
 
-def test_a_program_gets_no_input_its_own_output_and_none_of_the_servers_sockets(tmp_path: Path) -> None:
+def test_a_program_gets_no_input_its_own_output_and_none_of_the_servers_sockets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     listener = socket.socket()
-    listener.set_inheritable(True)  # as gunicorn's listening socket is
+    listener.set_inheritable(True)  # as gunicorn's listening socket is, before the app runs
+    monkeypatch.setattr(announce, "_inherited", None)  # (listed once per process: list afresh)
     try:
         exe = fake_program(tmp_path, "cat; echo out; echo err >&2; ls -l /proc/$$/fd; exit 4")
         ran = announce._run_program([exe], timeout=10)
