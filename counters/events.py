@@ -28,7 +28,7 @@ from queue_server.read import console as read_console
 from queue_server.read import queue_state
 from queue_server.read import requests as shown
 from queue_server.realtime.hub import on_leave, socket_actor
-from queue_server.realtime.screens import screen
+from queue_server.realtime.screens import Join, screen
 from queue_server.redis_link import redis_client
 from queue_server.unit_of_work import current_session, end_reading, reading, run_in_transaction
 
@@ -129,7 +129,7 @@ def error_reply(exc: DomainError) -> dict[str, Any]:
 
 
 @screen("console")
-def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     """A clerk's console for the counter it has claimed: the centre's counters room (queue
     and counter changes) and the counter's own room."""
     who = console.require_clerk(actor)
@@ -138,8 +138,9 @@ def join_console(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
     with _presence_lock:
         _presence.setdefault(str(data["console"]), set()).add(sid)
     _shared_presence(str(data["console"]), joined=sid)
-    state = read_console.console_state(s, counter, who)
-    return [room.counters(counter.centre_id), room.counter(counter.id)], state
+    return [room.counters(counter.centre_id), room.counter(counter.id)], lambda: read_console.console_state(
+        s, counter, who
+    )
 
 
 Handler = Callable[[Session, Counter, Actor, dict[str, Any]], dict[str, Any]]

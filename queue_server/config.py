@@ -78,6 +78,11 @@ class Config:
     # How often the device sightings of socket joins are written (queue_server/realtime/presence.py);
     # well under the dashboard's offline threshold.
     PRESENCE_FLUSH_SECONDS = 30.0
+    # With Redis: how often a process renews its rooms there, and how long they last
+    # without it, after a process died (queue_server/realtime/occupancy.py). Keep the
+    # expiry a few heartbeats long.
+    ROOMS_HEARTBEAT_SECONDS = 15.0
+    ROOMS_EXPIRE_SECONDS = 60.0
     # The screens' expected waits (a forecast of the whole queue) are computed at most this
     # often per centre: the minutes of a later change follow at most this late
     # (queue_server/operations/announce.py); 0: a forecast for every change.

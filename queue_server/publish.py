@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +176,7 @@ def _deliver_batch(messages: Sequence[Message]) -> None:
         _quietly(lambda: sink(messages))  # noqa: B023 (called at once)
 
 
-_change = threading.local()  # .messages: what the change being released has sent so far
+_change = threading.local()  # .messages: what the change being released has sent so far; .began
 
 
 @contextlib.contextmanager
@@ -188,11 +189,20 @@ def _one_change() -> Iterator[None]:
         yield
         return
     _change.messages = []
+    _change.began = time.monotonic()
     try:
         yield
     finally:
         _sent_so_far()
         _change.messages = None
+        _change.began = None
+
+
+def change_began() -> float | None:
+    """When (``time.monotonic``) the change this thread releases began to be released,
+    after its commit; None outside one. What was known to the hub then (a room entered)
+    is known to every builder of the change (``realtime.occupancy``)."""
+    return getattr(_change, "began", None)
 
 
 def _sent_so_far() -> None:

@@ -23,10 +23,10 @@ requests themselves).
 A watched centre's refreshes take at most ``DASHBOARD_SHARE`` (a tenth) of the hub's time:
 after a refresh that took d seconds, the centre's next waits d × (1 / share − 1). A quiet
 centre's dashboard still follows every change within a fraction of a second; a busy one is
-refreshed a few times a second instead of after every call. (Between processes every room
-counts as watched, since another process's sockets are not known here: without this
-budget, the figures of every busy centre were rebuilt ten times a second, a fifth of a
-PostgreSQL server's CPU in ``bench_server.py --db pg1``.)
+refreshed a few times a second instead of after every call. (Before the processes shared
+their rooms through Redis, ``realtime.occupancy``, every room counted as watched between
+processes: without this budget, the figures of every busy centre were rebuilt ten times a
+second, a fifth of a PostgreSQL server's CPU in ``bench_server.py --db pg1``.)
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from queue_server.operations import alerts as alert_changes
 from queue_server.operations.lookup import centre_for
 from queue_server.publish import Message, add_sink, observes_only, watched
 from queue_server.read import queue_state, statistics
-from queue_server.realtime.screens import screen
+from queue_server.realtime.screens import Join, screen
 from queue_server.realtime.workers import Worker
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction
 
@@ -240,25 +240,24 @@ def _require_manager(actor: Actor | None) -> Actor:
 
 
 @screen("dashboard")
-def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_dashboard(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     who = _require_manager(actor)
     code = data.get("centre")
     if not isinstance(code, str):
         raise ValidationFailed(N_("Say which centre."))
     centre = centre_for(s, who, code)
-    snapshot = statistics.live_centre(s, centre)
     current = _hub
     if current is not None:
         current.mark(centre.id, at_once=True)  # evaluate its alerts now
-    return [rooms.dashboard(centre.id)], snapshot
+    return [rooms.dashboard(centre.id)], lambda: statistics.live_centre(s, centre)
 
 
 @screen("province")
-def join_province(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_province(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     who = _require_manager(actor)
     if who.role != Role.ADMIN or who.centre_id is not None:
         raise Forbidden(N_("Only a province administrator sees every centre."))
     current = _hub
     if current is not None:
         current.ensure_started()
-    return [rooms.PROVINCE], {"server_time": utcnow().isoformat(), "centres": statistics.province(s)}
+    return [rooms.PROVINCE], lambda: {"server_time": utcnow().isoformat(), "centres": statistics.province(s)}

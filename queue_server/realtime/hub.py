@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request, session
+from flask import current_app, has_app_context, request, session
 from flask_socketio import disconnect
-from socketio import PubSubManager
 
 from queue_server import rooms
 from queue_server.actors import Actor
@@ -31,6 +30,7 @@ from queue_server.http_errors import translate
 from queue_server.metrics import CONNECTED_SOCKETS
 from queue_server.models.types import is_row_id
 from queue_server.publish import Message
+from queue_server.realtime.occupancy import occupancy
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +76,9 @@ def emit_change(messages: Sequence[Message]) -> None:
 
 def watching(room: str) -> bool:
     """Whether a message to ``room`` reaches a socket (``publish.watched``): one of this
-    process in the room, or, with a message queue between processes, always (another
-    process's sockets are not known here)."""
-    server = getattr(socketio, "server", None)
-    if server is None:
-        return False
-    manager = server.manager
-    if isinstance(manager, PubSubManager):
-        return True
-    return bool(manager.rooms.get("/", {}).get(room))
+    process in the room, or with a message queue between processes, one of any process
+    (``realtime.occupancy``). Outside an app: every room (nothing is known)."""
+    return occupancy().watching(room) if has_app_context() else True
 
 
 def connected_count() -> int:
@@ -202,6 +196,7 @@ def on_disconnect(*_args: Any) -> None:
     sid = request.sid  # type: ignore[attr-defined]
     with _actors_lock:
         _actors.pop(sid, None)
+    occupancy().leave(sid)
     CONNECTED_SOCKETS.set(connected_count())
     for listener in list(_disconnect_listeners):
         try:

@@ -1,7 +1,8 @@
 """The screens registry: what joining a screen means, and the built-in screens.
 
 A screen is a name registered with ``@screen(name)``: its join handler checks the caller
-and returns the rooms to put the socket in and the snapshot to send it. A socket ``join``
+and returns the rooms to put the socket in and a function that reads the snapshot to send
+it (called once the rooms are entered: ``on_join``). A socket ``join``
 ({"screen": name, ...}) leaves its earlier rooms, joins the new ones and receives the
 snapshot at once, and on every later join (a reconnect), so a missed event never leaves a
 screen wrong; its answer names the screens' client version (``assets.client_version``), so
@@ -31,10 +32,13 @@ from queue_server.models import Centre, Counter
 from queue_server.operations.lookup import centre_for
 from queue_server.read import queue_state
 from queue_server.realtime.hub import error_reply, payload_id, payload_text, require, socket_actor
+from queue_server.realtime.occupancy import occupancy
 from queue_server.realtime.presence import note_device_seen
 from queue_server.unit_of_work import current_session, noted_trouble, reading
 
-JoinHandler = Callable[[Session, Actor | None, dict[str, Any]], tuple[list[str], dict[str, Any]]]
+# A screen's rooms, and how to read its snapshot (read after the rooms are entered).
+Join = tuple[list[str], Callable[[], dict[str, Any]]]
+JoinHandler = Callable[[Session, Actor | None, dict[str, Any]], Join]
 SCREENS: dict[str, JoinHandler] = {}
 
 
@@ -57,14 +61,23 @@ def _where(handler: JoinHandler) -> str:
 
 
 def on_join(data: Any = None) -> dict[str, Any]:
-    """Join a screen: {"screen": "display"|"kiosk"|"counter"|"dashboard"|"track", ...}."""
+    """Join a screen: {"screen": "display"|"kiosk"|"counter"|"dashboard"|"track", ...}.
+    The socket's rooms are entered (``realtime.occupancy``) before the snapshot is read, so
+    that a change committed after the read is built for this screen too."""
+    sid = request.sid  # type: ignore[attr-defined]
     try:
         if not isinstance(data, dict) or data.get("screen") not in SCREENS:
             raise ValidationFailed(N_("Unknown screen."))
         handler = SCREENS[data["screen"]]
         with reading() as session:
             who = socket_actor()
-            targets, snapshot = handler(session, who, data)
+            targets, read_snapshot = handler(session, who, data)
+            before = occupancy().enter(sid, targets)
+            try:
+                snapshot = read_snapshot()
+            except BaseException:  # (refused, or the database gone): its rooms are as they were
+                occupancy().enter(sid, before)
+                raise
     except DomainError as exc:
         return error_reply(exc)
     except DBAPIError as exc:  # the database is gone or full: the screen waits, offline
@@ -75,11 +88,11 @@ def on_join(data: Any = None) -> dict[str, Any]:
     finally:
         db.session.remove()
     for current in client_rooms():
-        if current != request.sid:  # type: ignore[attr-defined]
+        if current != sid:
             leave_room(current)
     for target in targets:
         join_room(target)
-    socketio.emit("snapshot", snapshot, to=request.sid)  # type: ignore[attr-defined]
+    socketio.emit("snapshot", snapshot, to=sid)
     note_device_seen(who)
     return {"ok": True, "rooms": len(targets), "client": client_version(current_app)}
 
@@ -93,19 +106,19 @@ def _centre_screen(data: dict[str, Any], actor: Actor | None, *kinds: str) -> Ce
 
 
 @screen("display")
-def join_display(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_display(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     centre = _centre_screen(data, actor, "display", "staff")
-    return [room.display(centre.id)], queue_state.centre_snapshot(s, centre)
+    return [room.display(centre.id)], lambda: queue_state.centre_snapshot(s, centre)
 
 
 @screen("kiosk")
-def join_kiosk(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_kiosk(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     centre = _centre_screen(data, actor, "kiosk", "staff")
-    return [room.display(centre.id)], queue_state.centre_snapshot(s, centre)
+    return [room.display(centre.id)], lambda: queue_state.centre_snapshot(s, centre)
 
 
 @screen("counter")
-def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     who = require(actor, "staff")
     counter_id = payload_id(data, "counter")
     counter = s.get(Counter, counter_id) if counter_id is not None else None
@@ -113,16 +126,18 @@ def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple
         raise Forbidden(N_("You may not watch this counter."))
     if counter.staff_id != who.id and not who.is_manager:
         raise Forbidden(N_("Counter %(number)s is not yours."), number=counter.number)
-    snapshot = queue_state.centre_snapshot(s, counter.centre)
-    snapshot["counter_id"] = counter.id
-    return [room.counters(counter.centre_id), room.counter(counter.id)], snapshot
+    return [room.counters(counter.centre_id), room.counter(counter.id)], lambda: {
+        **queue_state.centre_snapshot(s, counter.centre),
+        "counter_id": counter.id,
+    }
 
 
 @screen("track")
-def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
     from queue_server.read.tracking import track_view
 
     code = payload_text(data, "code")
     if code is None:
         raise ValidationFailed(N_("Say which token."))
-    return [room.token(code)], track_view(s, code, request.remote_addr or "?")
+    address = request.remote_addr or "?"
+    return [room.token(code)], lambda: track_view(s, code, address)

@@ -125,6 +125,37 @@ def test_a_call_through_one_process_reaches_a_display_on_the_other(cluster: Clus
         display_b.close()
 
 
+def test_a_tracking_page_on_one_process_follows_calls_made_through_the_other(cluster: Cluster) -> None:
+    """Process A builds a page's positions only for rooms some process has a socket in
+    (``realtime.occupancy``, through Redis): a page on B is one, though A has no socket in
+    it, and so is a second page opened on B after A has read the rooms once."""
+    keys, counters = cluster.keys, cluster.counter_ids()
+    for number in (1, 2):
+        opened = cluster.a.api("POST", f"/api/v1/counters/{counters[number]}/open", keys[f"clerk{number}"])
+        assert opened.status_code == 200
+    issued = [
+        cluster.a.api("POST", "/api/v1/centres/demo/tokens", keys["kiosk"], json={"service": "character"}).json()
+        for _ in range(4)
+    ]
+    page = Screen(cluster.b.url)
+    try:
+        assert page.call("join", {"screen": "track", "code": issued[3]["public_code"]})["ok"]
+        assert page.wait_for("snapshot")[0]["number"] == issued[3]["number"]
+        assert cluster.a.api("POST", f"/api/v1/counters/{counters[1]}/call-next", keys["clerk1"]).status_code == 200
+        position = page.wait_for("position")[-1]
+        assert (position["number"], position["ahead"]) == (issued[3]["number"], 2)
+    finally:
+        page.close()
+    other = Screen(cluster.b.url)
+    try:
+        assert other.call("join", {"screen": "track", "code": issued[2]["public_code"]})["ok"]
+        assert cluster.a.api("POST", f"/api/v1/counters/{counters[2]}/call-next", keys["clerk2"]).status_code == 200
+        position = other.wait_for("position")[-1]
+        assert (position["number"], position["ahead"]) == (issued[2]["number"], 0)
+    finally:
+        other.close()
+
+
 def test_end_of_day_from_the_cli_reaches_screens_on_both_processes(cluster: Cluster) -> None:
     keys = cluster.keys
     # Office hours (the test servers run round the clock): a centre closed at its day

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from socketio import PubSubManager
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_server import operations, publish, rooms
 from queue_server.auth import staff_actor
-from queue_server.extensions import db, socketio
+from queue_server.extensions import db
 from queue_server.models import Centre, Staff, Token
 from queue_server.operations import announce
 from queue_server.publish import Message, add_sink, is_rebuild, publish_built, remove_sink, watched
@@ -99,19 +98,17 @@ def test_a_tracking_page_nobody_has_open_is_not_built(
 def test_a_room_is_watched_when_a_socket_of_this_process_is_in_it(
     app: Flask, session: Session, centre: Centre
 ) -> None:
-    """The hub's answer to ``publish.watched``: a socket in the room here; with a message
-    queue between processes (the PostgreSQL + Redis run), every room, since another
-    process's sockets are not known here."""
+    """The hub's answer to ``publish.watched`` in one process: a socket in the room here
+    (between processes, one in any: ``tests/queue_server/test_occupancy.py``)."""
     token = make_token(session, centre)
     room = rooms.token(token.public_code)
-    between_processes = isinstance(socketio.server.manager, PubSubManager)
-    assert hub.watching(room) is between_processes
+    assert hub.watching(room) is False
     page = socketio_client(app)
     assert page.emit("join", {"screen": "track", "code": token.public_code}, callback=True)["ok"]
     assert hub.watching(room) is True
     assert watched(room) is True
     page.disconnect()
-    assert hub.watching(room) is between_processes
+    assert hub.watching(room) is False
 
 
 def test_the_screens_estimates_are_kept_a_few_seconds_and_the_last_change_follows(
