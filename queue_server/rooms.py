@@ -23,6 +23,12 @@ def token(public_code: str) -> str:
     return f"token:{public_code}"
 
 
+def tracking(centre_id: int) -> str:
+    """Every tracking page of the centre's tokens is in it too; nothing is sent to it, but
+    a builder asks whether anyone is in it before reading the tokens whose pages it builds."""
+    return f"centre:{centre_id}:tracking"
+
+
 PROVINCE = "province:dashboard"
 
 

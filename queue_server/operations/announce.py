@@ -275,6 +275,8 @@ def positions_changed(
     centre_id = centre.id
 
     def build(reader: Session) -> Iterable[Message]:
+        if not watched(rooms.tracking(centre_id)):  # (no page of the centre open: nothing read)
+            return []
         found = _centre(reader, centre_id)
         rows = _first_waiting(reader, found, service_id, LIVE_POSITIONS) if found is not None else []
         watching = [(ahead, row) for ahead, row in enumerate(rows) if watched(rooms.token(row.public_code))]

@@ -34,7 +34,7 @@ from queue_server.read import queue_state
 from queue_server.realtime.hub import error_reply, payload_id, payload_text, require, socket_actor
 from queue_server.realtime.occupancy import occupancy
 from queue_server.realtime.presence import note_device_seen
-from queue_server.unit_of_work import current_session, noted_trouble, reading
+from queue_server.unit_of_work import current_session, end_reading, noted_trouble, reading
 
 # A screen's rooms, and how to read its snapshot (read after the rooms are entered).
 Join = tuple[list[str], Callable[[], dict[str, Any]]]
@@ -74,6 +74,9 @@ def on_join(data: Any = None) -> dict[str, Any]:
             targets, read_snapshot = handler(session, who, data)
             before = occupancy().enter(sid, targets)
             try:
+                # read in a transaction begun now: on SQLite a read's view of the database
+                # is fixed by its first statement, which came before the rooms were entered
+                end_reading(session)
                 snapshot = read_snapshot()
             except BaseException:  # (refused, or the database gone): its rooms are as they were
                 occupancy().enter(sid, before)
@@ -134,10 +137,10 @@ def join_counter(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
 
 @screen("track")
 def join_track(s: Session, actor: Actor | None, data: dict[str, Any]) -> Join:
-    from queue_server.read.tracking import track_view
+    from queue_server.read.tracking import find_tracked, track_payload
 
     code = payload_text(data, "code")
     if code is None:
         raise ValidationFailed(N_("Say which token."))
-    address = request.remote_addr or "?"
-    return [room.token(code)], lambda: track_view(s, code, address)
+    token = find_tracked(s, code, request.remote_addr or "?")
+    return [room.token(code), room.tracking(token.centre_id)], lambda: track_payload(s, token)

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from redis.exceptions import RedisError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from queue_server import publish
 from queue_server.errors import N_, Forbidden
+from queue_server.extensions import db
+from queue_server.models import Centre
 from queue_server.realtime import hub
 from queue_server.realtime.occupancy import Occupancy, _Shared, occupancy
 from queue_server.realtime.screens import SCREENS, screen
@@ -40,17 +44,29 @@ def test_a_room_is_watched_while_one_of_its_sockets_is_in_it(app: Flask) -> None
 
 
 @pytest.fixture
-def probe_screen() -> Iterator[list[Any]]:
+def probe_screen(app: Flask) -> Iterator[list[Any]]:
     """A screen ``probe`` whose snapshot says whether its room was watched while it was
-    read; ``{"refuse": true}`` makes the read refuse."""
+    read; ``{"refuse": true}`` makes the read refuse, ``{"change": name}`` renames the
+    centre elsewhere after the join's first read and before its rooms are entered."""
     seen: list[Any] = []
+    engine = db.engine
 
-    def join_probe(_s: Any, _actor: Any, data: dict[str, Any]) -> Any:
+    def rename(name: str) -> None:
+        with engine.begin() as other:
+            other.execute(update(Centre).values(name_en=name))
+
+    def join_probe(s: Session, _actor: Any, data: dict[str, Any]) -> Any:
+        name = s.scalar(select(Centre.name_en))  # the handler's own reads
+        if data.get("change"):  # a change committed now (elsewhere), before the rooms are entered
+            elsewhere = threading.Thread(target=rename, args=(data["change"],))
+            elsewhere.start()
+            elsewhere.join(10)
+
         def read() -> dict[str, Any]:
             seen.append(hub.watching("probe:room"))
             if data.get("refuse"):
                 raise Forbidden(N_("You are not allowed to do this."))
-            return {"watched": seen[-1]}
+            return {"watched": seen[-1], "name": s.scalar(select(Centre.name_en)), "was": name}
 
         return ["probe:room"], read
 
@@ -68,8 +84,8 @@ def test_a_screen_s_rooms_are_entered_before_its_snapshot_is_read(app: Flask, pr
     with app.app_context():
         assert hub.watching("probe:room") is False
     assert page.emit("join", {"screen": "probe"}, callback=True)["ok"]
-    snapshot = [args[0] for name, args in [(m["name"], m["args"]) for m in page.get_received()] if name == "snapshot"]
-    assert snapshot == [{"watched": True}]
+    snapshot = [m["args"][0] for m in page.get_received() if m["name"] == "snapshot"]
+    assert [s["watched"] for s in snapshot] == [True]
     refused = page.emit("join", {"screen": "probe", "refuse": True}, callback=True)
     assert refused["ok"] is False and refused["error"] == "forbidden"
     assert probe_screen == [True, True]
@@ -79,6 +95,19 @@ def test_a_screen_s_rooms_are_entered_before_its_snapshot_is_read(app: Flask, pr
     with app.app_context():
         assert hub.watching("probe:room") is False
         assert occupancy().held() == {}
+
+
+def test_a_change_committed_before_the_rooms_are_entered_is_in_the_snapshot(
+    app: Flask, centre: Centre, probe_screen: list[Any]
+) -> None:
+    """Its builder may have found nobody watching, so the snapshot must hold it: it is read
+    afresh after the rooms are entered, though the join had read before (on SQLite a read
+    transaction sees the database as at its first statement)."""
+    page = socketio_client(app)
+    assert page.emit("join", {"screen": "probe", "change": "Renamed"}, callback=True)["ok"]
+    snapshot = [m["args"][0] for m in page.get_received() if m["name"] == "snapshot"]
+    assert snapshot == [{"watched": True, "name": "Renamed", "was": centre.name_en}]
+    page.disconnect()
 
 
 # -- between processes, through Redis --------------------------------------------------------

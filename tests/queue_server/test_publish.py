@@ -95,6 +95,31 @@ def test_a_tracking_page_nobody_has_open_is_not_built(
     assert pages[0].payload["view"]["state"] == "cancelled"
 
 
+
+def test_with_no_tracking_page_of_the_centre_open_a_call_reads_no_positions(
+    app: Flask, session: Session, centre: Centre, clerk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The positions builder asks the centre's tracking room first: nobody there, it reads
+    neither the centre nor its waiting tokens (with a page open, it does: the test above
+    and tests/display/test_tracking.py)."""
+    for _ in range(3):
+        make_token(session, centre)
+    asked: list[str] = []
+
+    def watched(room: str) -> bool:  # the screens, and no tracking page
+        asked.append(room)
+        return room.startswith("centre:") and room != rooms.tracking(centre.id)
+
+    monkeypatch.setattr(announce, "watched", watched)
+    read: list[int] = []
+    monkeypatch.setattr(announce, "_first_waiting", lambda *args: read.append(1) or [])
+    counter = next(c for c in centre.counters if c.number == 1)
+    run_in_transaction(lambda s: operations.open_counter(s, counter.id, clerk))
+    run_in_transaction(lambda s: operations.call_next(s, counter.id, clerk))
+    assert rooms.tracking(centre.id) in asked
+    assert not [room for room in asked if room.startswith("token:")]
+    assert read == [1]  # (once, in the transaction: the "almost your turn" notices; not in the build)
+
 def test_a_room_is_watched_when_a_socket_of_this_process_is_in_it(
     app: Flask, session: Session, centre: Centre
 ) -> None:
