@@ -204,7 +204,9 @@ def run(*, host: str, port: int, workers: int | None, threads: int, async_mode: 
         # a fresh interpreter that patches before importing anything (see the module doc)
         sys.stdout.flush()
         sys.stderr.flush()
-        argv = [sys.executable, "-m", "queue_server.serving", json.dumps(options)]
+        # -P: the code this process runs, not a copy in the working directory (``-m`` would
+        # put the directory first on the path)
+        argv = [sys.executable, "-P", "-m", "queue_server.serving", json.dumps(options)]
         os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, no shell)
     serve(options, decided["mode"], hops)
 

@@ -367,6 +367,29 @@ def test_a_second_console_on_the_other_process_is_refused(cluster: Cluster) -> N
     assert taken.status_code == 200, taken.text[:300]
 
 
+def test_a_gevent_server_runs_its_own_code_whatever_directory_it_starts_in(
+    services_configured: None, database_template: str, tmp_path: Path
+) -> None:
+    """``serve`` re-executes itself for gevent (``python -m queue_server.serving``); ``-m``
+    would import a ``queue_server`` found in the working directory (another checkout, a
+    backup) before the installed one. Started beside a copy that refuses to import, the
+    server still runs its own."""
+    url = fresh_database_url(database_template, tmp_path)
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    seed(url, instance)
+    elsewhere = tmp_path / "another-checkout"
+    (elsewhere / "queue_server").mkdir(parents=True)
+    (elsewhere / "queue_server" / "__init__.py").write_text('raise ImportError("the copy in the directory")\n')
+    server = LiveServer(url, instance, async_mode="gevent", cwd=elsewhere)
+    try:
+        server.start(timeout=60)
+        assert server.api("GET", "/healthz").json()["database"] == "ok"
+        assert "Using worker: gevent" in server.log() and "the copy in the directory" not in server.log()
+    finally:
+        server.stop()
+
+
 def test_serve_picks_the_worker_class_from_the_database() -> None:
     from queue_server.serving import plan
 

@@ -111,8 +111,10 @@ class LiveServer:
         port: int | None = None,
         workers: int = 1,
         async_mode: str = "threading",
+        cwd: Path | None = None,
     ) -> None:
         self.database_url = database_url
+        self.cwd = cwd
         self.instance = instance
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -151,7 +153,7 @@ class LiveServer:
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            cmd, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.cwd
         )
         log.close()
         deadline = time.monotonic() + timeout
