@@ -267,7 +267,12 @@ def start_server(
         ]
     log = workdir / "server.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # started in its own directory: a checkout there (the bench's own, run from it)
+        # would otherwise be what a gevent server re-executed with ``python -m`` imports,
+        # whatever --server-source says, unless the server runs it with -P (3658607 on)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir
+        )
     server = Server(proc, port, log, profiled=profile is not None)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
