@@ -192,9 +192,6 @@ class Occupancy(Worker):
     def leave(self, sid: str) -> None:
         self.enter(sid, ())
 
-    def rooms_of(self, sid: str) -> frozenset[str]:
-        return self._of.get(sid, frozenset())
-
     def _counted(self, room: str, step: int) -> int:
         count = self._count.get(room, 0) + step
         if count > 0:
