@@ -222,6 +222,7 @@ def start_server(
     threads: int,
     profile: Path | None = None,
     source: Path | None = None,
+    gil: bool = False,
 ) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHIDMAT_")}
     env.update(
@@ -249,13 +250,14 @@ def start_server(
         "--threads",
         str(threads),
     ]
-    if profile is not None:  # sampled stacks of every thread, idle ones too: waits show
+    if profile is not None:  # sampled stacks of every thread, idle ones too (waits show), or
+        # with ``gil`` only the thread holding the GIL: what one process's CPU goes on
         spy = str(Path(sys.executable).with_name("py-spy"))
         cmd = [
             spy,
             "record",
             "--subprocesses",
-            "--idle",
+            "--gil" if gil else "--idle",
             "--format",
             "raw",
             "-r",
@@ -531,7 +533,7 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)  # (py-spy writes nothing otherwise)
     source = Path(args.server_source).resolve() if args.server_source else None
-    server = start_server(workdir, url, redis, workers, args.threads, profile, source)
+    server = start_server(workdir, url, redis, workers, args.threads, profile, source, args.profile_gil)
     result = ModeResult(name if args.centres == 1 else f"{name}/{args.centres}c")
     screens: list[Any] = []
     try:
@@ -722,6 +724,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", help="directory: run the server under py-spy, stacks to <dir>/<mode>.txt"
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (CPU), not every thread",
     )
     parser.add_argument("--server-source", help="a checkout whose code the server runs (PYTHONPATH)")
     parser.add_argument("--pg-url", default=os.environ.get("KHIDMAT_BENCH_DATABASE_URL"))

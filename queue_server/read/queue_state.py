@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from queue_server import centre_days, dispatch, estimate
@@ -432,24 +432,41 @@ def queue_summary(
         forecast = forecast or forecast_of(caps)
     serving = served_now(session, centre)
     out = []
-    for service in centre.services:
-        if not service.is_active:
-            continue
-        q = waiting.get(service.id)
+    for service in active_services_public(session, centre.id):
+        q = waiting.get(service["id"])
         count = q.waiting if q else 0
         longest = int((now - q.oldest_queued_at).total_seconds()) if q and q.oldest_queued_at else 0
         out.append(
             {
-                **service_public(service),
+                **service,
                 "waiting": count,
                 "longest_wait_seconds": max(0, longest),
-                "eta_minutes": forecast.new_minutes(service.id),
+                "eta_minutes": forecast.new_minutes(service["id"]),
                 # No counter serves it now: the kiosk says so (and, where the centre does
                 # not issue ahead, does not offer it).
-                "served_now": service.id in serving,
+                "served_now": service["id"] in serving,
             }
         )
     return out
+
+
+_PUBLIC_SERVICE = select(
+    Service.id,
+    Service.code,
+    Service.name_en,
+    Service.name_ur,
+    Service.prefix,
+    Service.group,
+    Service.target_wait_minutes,
+    Service.is_active,
+).where(Service.centre_id == bindparam("centre_id"), Service.is_active.is_(True)).order_by(Service.sort_order)
+
+
+def active_services_public(session: Session, centre_id: int) -> list[dict[str, Any]]:
+    """``service_public`` of the centre's active services, in their order, read as plain
+    rows: a summary is built after every change, and loading the services as objects
+    cost more than the rest of it."""
+    return [row._asdict() for row in session.execute(_PUBLIC_SERVICE, {"centre_id": centre_id})]
 
 
 def recent_calls(session: Session, centre: Centre, limit: int = 8) -> list[dict[str, Any]]:
@@ -511,20 +528,49 @@ def next_up(session: Session, centre: Centre, limit: int = NEXT_UP) -> list[dict
     priority classes first, then the earliest issued. An indication, not a promise: which
     counter frees first, and its work profile, decide the real order."""
     first, last = hall_days(centre)
-    away = select(RemoteToken.token_id).where(RemoteToken.checked_in_at.is_(None))
-    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
-    rows = session.scalars(
-        select(Token)
-        .where(
-            Token.centre_id == centre.id,
-            Token.state == TokenState.WAITING,
-            Token.business_day.between(first, last),
-            Token.id.not_in(away),
-        )
-        .order_by(is_normal, Token.queued_at, Token.id)
-        .limit(limit)
+    rows = session.execute(
+        _NEXT_UP, {"centre_id": centre.id, "first": first, "last": last, "limit": limit}
     ).all()
-    return [token_public(t) for t in rows]
+    return [
+        {
+            "id": token_id,
+            "number": number,
+            "state": state.value,
+            "priority": priority.value,
+            "service": {"code": code, "name_en": name_en, "name_ur": name_ur},
+            "counter": counter,
+            "called_at": iso(called_at),
+            "recalls": recalls,
+        }
+        for token_id, number, state, priority, code, name_en, name_ur, counter, called_at, recalls in rows
+    ]
+
+
+# ``token_public`` of each, as plain rows (built after every change: objects cost more)
+_NEXT_UP = (
+    select(
+        Token.id,
+        Token.number,
+        Token.state,
+        Token.priority,
+        Service.code,
+        Service.name_en,
+        Service.name_ur,
+        Counter.number,
+        Token.called_at,
+        Token.recall_count,
+    )
+    .join(Service, Service.id == Token.service_id)
+    .outerjoin(Counter, Counter.id == Token.counter_id)
+    .where(
+        Token.centre_id == bindparam("centre_id"),
+        Token.state == TokenState.WAITING,
+        Token.business_day.between(bindparam("first"), bindparam("last")),
+        Token.id.not_in(select(RemoteToken.token_id).where(RemoteToken.checked_in_at.is_(None))),
+    )
+    .order_by(case((Token.priority == Priority.NORMAL, 1), else_=0), Token.queued_at, Token.id)
+    .limit(bindparam("limit"))
+)
 
 
 def opening_state(centre: Centre) -> dict[str, Any]:
