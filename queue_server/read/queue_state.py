@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import BindParameter, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from queue_server import centre_days, dispatch, estimate
@@ -105,6 +105,51 @@ def ahead_in(capacities: Capacities, service_id: int, is_priority: bool) -> int:
     return sum(1 for c in capacities.waiting if c.service_id == service_id and (c.is_priority or not is_priority))
 
 
+# The statements of ``counter_capacities``, built once (it runs on every issue and after
+# most changes; building and keying them again each time cost as much as running them).
+_CENTRE: BindParameter[int] = bindparam("centre_id")
+_IN_HALL = Token.business_day.between(bindparam("first"), bindparam("last"))
+
+# One row per counter and service of its work profile (a counter without a profile still
+# has one row: it may be the open one).
+_PROFILES = (
+    select(Counter.id, Counter.state, Counter.priority_streak, WorkProfileEntry.service_id, WorkProfileEntry.weight)
+    .outerjoin(WorkProfileEntry, WorkProfileEntry.counter_id == Counter.id)
+    .where(Counter.centre_id == _CENTRE)
+)
+_SERVICE_TIMES = select(Service.id, Service.default_service_minutes, Service.target_wait_minutes).where(
+    Service.centre_id == _CENTRE
+)
+# Only the last RECENT_SERVICES per service matter: a window keeps this query the same size
+# all day instead of growing with every token served.
+_RECENT = (
+    select(
+        Token.service_id,
+        Token.called_at,
+        Token.finished_at,
+        func.row_number().over(partition_by=Token.service_id, order_by=Token.finished_at.desc()).label("age"),
+    )
+    .where(Token.centre_id == _CENTRE, _IN_HALL, Token.state == TokenState.DONE, Token.called_at.is_not(None))
+    .subquery()
+)
+_RECENT_SERVICES = (
+    select(_RECENT.c.service_id, _RECENT.c.called_at, _RECENT.c.finished_at)
+    .where(_RECENT.c.age <= RECENT_SERVICES)
+    .order_by(_RECENT.c.finished_at)
+)
+_WAITING = select(Token.id, Token.service_id, Token.queued_at, Token.priority, Token.target_counter_id).where(
+    Token.centre_id == _CENTRE, Token.state == TokenState.WAITING, _IN_HALL
+)
+_AT_COUNTERS = select(Token.counter_id, Token.service_id, Token.called_at).where(
+    Token.centre_id == _CENTRE, Token.state.in_(AT_COUNTER_STATES), Token.counter_id.is_not(None)
+)
+_ARRIVALS = (
+    select(Token.origin_service_id, func.count())
+    .where(Token.centre_id == _CENTRE, _IN_HALL, Token.issued_at >= bindparam("since"))
+    .group_by(Token.origin_service_id)
+)
+
+
 def counter_capacities(session: Session, centre: Centre, day: date | None = None) -> Capacities:
     """What the wait forecast needs of the centre now (``estimate.QueueSnapshot``): the open
     counters (every configured one when none is open yet, early in the morning) with their
@@ -113,83 +158,21 @@ def counter_capacities(session: Session, centre: Centre, day: date | None = None
     time and its arrivals over the last hour."""
     now = utcnow()
     first, last = hall_days(centre, day)
-    # One row per counter and service of its work profile (a counter without a profile
-    # still has one row: it may be the open one).
-    profiles = session.execute(
-        select(
-            Counter.id,
-            Counter.state,
-            Counter.priority_streak,
-            WorkProfileEntry.service_id,
-            WorkProfileEntry.weight,
-        )
-        .outerjoin(WorkProfileEntry, WorkProfileEntry.counter_id == Counter.id)
-        .where(Counter.centre_id == centre.id)
-    ).all()
-    services = session.execute(
-        select(Service.id, Service.default_service_minutes, Service.target_wait_minutes).where(
-            Service.centre_id == centre.id
-        )
-    ).all()
+    day_params = {"centre_id": centre.id, "first": first, "last": last}
+    profiles = session.execute(_PROFILES, {"centre_id": centre.id}).all()
+    services = session.execute(_SERVICE_TIMES, {"centre_id": centre.id}).all()
     defaults = {sid: 60.0 * (minutes or 6) for sid, minutes, _ in services}
     targets = {sid: 60.0 * target for sid, _, target in services if target}
-
-    # Only the last RECENT_SERVICES per service matter: a window keeps this query the same
-    # size all day instead of growing with every token served.
-    recent = (
-        select(
-            Token.service_id,
-            Token.called_at,
-            Token.finished_at,
-            func.row_number()
-            .over(partition_by=Token.service_id, order_by=Token.finished_at.desc())
-            .label("age"),
-        )
-        .where(
-            Token.centre_id == centre.id,
-            Token.business_day.between(first, last),
-            Token.state == TokenState.DONE,
-            Token.called_at.is_not(None),
-        )
-        .subquery()
-    )
     samples: dict[int, list[float]] = defaultdict(list)
-    for service_id, called, finished in session.execute(
-        select(recent.c.service_id, recent.c.called_at, recent.c.finished_at)
-        .where(recent.c.age <= RECENT_SERVICES)
-        .order_by(recent.c.finished_at)
-    ):
+    for service_id, called, finished in session.execute(_RECENT_SERVICES, day_params):
         if called and finished:
             samples[service_id].append(max(0.0, (finished - called).total_seconds()))
-
-    waiting = session.execute(
-        select(Token.id, Token.service_id, Token.queued_at, Token.priority, Token.target_counter_id).where(
-            Token.centre_id == centre.id,
-            Token.state == TokenState.WAITING,
-            Token.business_day.between(first, last),
-        )
-    ).all()
+    waiting = session.execute(_WAITING, day_params).all()
     busy = {
         counter_id: (service_id, called)
-        for counter_id, service_id, called in session.execute(
-            select(Token.counter_id, Token.service_id, Token.called_at).where(
-                Token.centre_id == centre.id,
-                Token.state.in_(AT_COUNTER_STATES),
-                Token.counter_id.is_not(None),
-            )
-        )
+        for counter_id, service_id, called in session.execute(_AT_COUNTERS, {"centre_id": centre.id})
     }
-    arrivals = dict(
-        session.execute(
-            select(Token.origin_service_id, func.count())
-            .where(
-                Token.centre_id == centre.id,
-                Token.business_day.between(first, last),
-                Token.issued_at >= now - ARRIVAL_WINDOW,
-            )
-            .group_by(Token.origin_service_id)
-        ).all()
-    )
+    arrivals = dict(session.execute(_ARRIVALS, {**day_params, "since": now - ARRIVAL_WINDOW}).all())
 
     states: dict[int, tuple[CounterState, int]] = {}
     weights: dict[int, dict[int, int]] = defaultdict(dict)
