@@ -25,6 +25,8 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_tokens_counter_state", "counter_id", "state"),
         Index("ix_tokens_centre_issued", "centre_id", "issued_at"),
         Index("ix_tokens_centre_day", "centre_id", "business_day", "state"),  # dashboards, reports
+        # the wait forecast's recent counter times: a service's last done tokens
+        Index("ix_tokens_service_done", "centre_id", "service_id", "state", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,13 +9,25 @@ estimates) share the day's queries.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BindParameter, and_, bindparam, case, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from queue_server import centre_days, dispatch, estimate
@@ -120,23 +132,32 @@ _PROFILES = (
 _SERVICE_TIMES = select(Service.id, Service.default_service_minutes, Service.target_wait_minutes).where(
     Service.centre_id == _CENTRE
 )
-# Only the last RECENT_SERVICES per service matter: a window keeps this query the same size
-# all day instead of growing with every token served.
-_RECENT = (
-    select(
-        Token.service_id,
-        Token.called_at,
-        Token.finished_at,
-        func.row_number().over(partition_by=Token.service_id, order_by=Token.finished_at.desc()).label("age"),
-    )
-    .where(Token.centre_id == _CENTRE, _IN_HALL, Token.state == TokenState.DONE, Token.called_at.is_not(None))
-    .subquery()
-)
-_RECENT_SERVICES = (
-    select(_RECENT.c.service_id, _RECENT.c.called_at, _RECENT.c.finished_at)
-    .where(_RECENT.c.age <= RECENT_SERVICES)
-    .order_by(_RECENT.c.finished_at)
-)
+@functools.cache
+def _recent_services(count: int) -> Select[Any] | CompoundSelect[Any]:
+    """The last RECENT_SERVICES counter times of each of ``count`` services (bound as s0,
+    s1, ...): one LIMITed part per service, each read from the end of its index
+    (``ix_tokens_service_done``) back to at most the start of the first hall day (bound as
+    ``since``), so it costs the same at the end of a busy day as in the morning, where a
+    window over the day's tokens grew with every token served."""
+    parts = [
+        select(Token.service_id, Token.called_at, Token.finished_at)
+        .where(
+            Token.centre_id == _CENTRE,
+            Token.service_id == bindparam(f"s{k}"),
+            Token.state == TokenState.DONE,
+            Token.finished_at >= bindparam("since"),
+            _IN_HALL,
+            Token.called_at.is_not(None),
+        )
+        .order_by(Token.finished_at.desc())
+        .limit(RECENT_SERVICES)
+        .subquery()
+        for k in range(count)
+    ]
+    selects = [select(part) for part in parts]
+    return selects[0] if count == 1 else union_all(*selects)
+
+
 _WAITING = select(Token.id, Token.service_id, Token.queued_at, Token.priority, Token.target_counter_id).where(
     Token.centre_id == _CENTRE, Token.state == TokenState.WAITING, _IN_HALL
 )
@@ -164,9 +185,13 @@ def counter_capacities(session: Session, centre: Centre, day: date | None = None
     defaults = {sid: 60.0 * (minutes or 6) for sid, minutes, _ in services}
     targets = {sid: 60.0 * target for sid, _, target in services if target}
     samples: dict[int, list[float]] = defaultdict(list)
-    for service_id, called, finished in session.execute(_RECENT_SERVICES, day_params):
-        if called and finished:
-            samples[service_id].append(max(0.0, (finished - called).total_seconds()))
+    if services:
+        bound = {f"s{k}": sid for k, (sid, _, _) in enumerate(services)}
+        since = centre.day_span(first)[0]  # (no token of the hall days finished before)
+        recent = session.execute(_recent_services(len(services)), {**day_params, **bound, "since": since}).all()
+        for service_id, called, finished in sorted(recent, key=lambda row: row[2]):
+            if called and finished:
+                samples[service_id].append(max(0.0, (finished - called).total_seconds()))
     waiting = session.execute(_WAITING, day_params).all()
     busy = {
         counter_id: (service_id, called)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:43:02.694988
+Create Date: 2026-12-07 09:41:35.598767
 
 """
 from alembic import op
@@ -423,6 +423,7 @@ def upgrade():
         batch_op.create_index('ix_tokens_centre_issued', ['centre_id', 'issued_at'], unique=False)
         batch_op.create_index('ix_tokens_counter_state', ['counter_id', 'state'], unique=False)
         batch_op.create_index('ix_tokens_queue', ['centre_id', 'state', 'business_day'], unique=False)
+        batch_op.create_index('ix_tokens_service_done', ['centre_id', 'service_id', 'state', 'finished_at'], unique=False)
 
     op.create_table('work_profile_entries',
     sa.Column('counter_id', sa.Integer(), nullable=False),
@@ -716,6 +717,7 @@ def downgrade():
     op.drop_table('appointments')
     op.drop_table('work_profile_entries')
     with op.batch_alter_table('tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_tokens_service_done')
         batch_op.drop_index('ix_tokens_queue')
         batch_op.drop_index('ix_tokens_counter_state')
         batch_op.drop_index('ix_tokens_centre_issued')
