@@ -1,7 +1,7 @@
 """A token's whole life through a real ``khidmat serve``, each figure beside its floor.
 
 Run: .venv/bin/python bench/bench_server.py [--db sqlite,pg1,pg2] [--clients 1,8,32]
-     [--counters 8,32] [--tokens 160] [--seconds 4] [--repeat 2] [--centres 1]
+     [--counters 8,32] [--tokens 160] [--seconds 4] [--repeat 2] [--centres 1] [--served 0]
 
 For each database mode a fresh database is seeded (the demo centre, plus counters and
 clerks up to the largest ``--counters``) and ``khidmat serve`` is started as a subprocess,
@@ -30,6 +30,8 @@ staff API key:
 centre j % N), the issuing clients and the screens over them, as a province server's load
 is spread: a centre's call-next takes turns (its dispatch lock) and its audit events form
 one chain, so one centre's writes are serial whatever the processes; centres are not.
+``--served N`` seeds N tokens each centre served earlier today (a centre in its afternoon:
+what a change reads of the day's tokens grows through the day).
 
 CPU ms/req is the server processes' user+system CPU time (from /proc, before and after
 the row, master and workers) divided by the requests of the row. ``--screens`` hall displays
@@ -54,6 +56,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +87,7 @@ class Seeded:
     desks: list[Desk]  # interleaved: desk j is counter j // centres + 1 of centre j % centres
 
 
-def prepare_database(url: str, workdir: Path, counters: int, centres: int = 1) -> Seeded:
+def prepare_database(url: str, workdir: Path, counters: int, centres: int = 1, served: int = 0) -> Seeded:
     """Fresh schema; the demo centre (and ``centres - 1`` copies of it, ``demo2`` ...), each
     with counters and clerks enough for ``counters`` spread over them."""
     from flask_migrate import upgrade
@@ -150,12 +153,54 @@ def prepare_database(url: str, workdir: Path, counters: int, centres: int = 1) -
                     keys[name] = new_key("staff")
                     staff.api_keys.append(StaffApiKey(key_hash=key_hash(keys[name]), label="bench"))
                     session.add(staff)
-                served = {e.service.code for e in counter.profile if e.weight > 0}
-                desks.append(Desk(code, counter.id, counter.number, served, keys[name]))
+                served_here = {e.service.code for e in counter.profile if e.weight > 0}
+                desks.append(Desk(code, counter.id, counter.number, served_here, keys[name]))
+            if served:
+                served_today(session, centre, served)
         session.commit()
         db.engine.dispose()
     interleaved = [by_centre[codes[j % centres]][j // centres] for j in range(counters)]
     return Seeded(keys, codes, interleaved)
+
+
+def served_today(session: Any, centre: Any, n: int) -> None:
+    """``n`` tokens served earlier today at ``centre``, evenly over the day so far (at most
+    the last 8 hours), as a centre in its afternoon has: what a change reads grows with
+    them where it reads the day's tokens. Plain rows, numbered past any real ticket."""
+    from sqlalchemy import insert
+
+    from queue_server.clock import utcnow
+    from queue_server.models import Token, TokenState
+
+    now = utcnow()
+    day = centre.business_day(now)
+    start = max(centre.day_span(day)[0], now - timedelta(hours=8))
+    step = (now - start) / (n + 1)
+    services = [s.id for s in centre.services]
+    rows = []
+    for k in range(n):
+        issued = start + step * k
+        called = issued + step / 2
+        sid = services[k % len(services)]
+        rows.append(
+            {
+                "centre_id": centre.id,
+                "service_id": sid,
+                "origin_service_id": sid,
+                "business_day": day,
+                "seq": 900_000 + k,
+                "number": f"S{k}",
+                "public_code": f"bench-served-{centre.id}-{k}",
+                "state": TokenState.DONE,
+                "issued_at": issued,
+                "queued_at": issued,
+                "called_at": called,
+                "first_called_at": called,
+                "started_at": called,
+                "finished_at": min(called + timedelta(minutes=5), now),
+            }
+        )
+    session.execute(insert(Token), rows)
 
 
 def free_port() -> int:
@@ -527,7 +572,7 @@ def run_mode(name: str, args: argparse.Namespace, workdir: Path) -> ModeResult:
         import redis as redis_lib
 
         redis_lib.Redis.from_url(redis).flushdb()  # the bench's own Redis database
-    seeded = prepare_database(url, workdir, max_counters, args.centres)
+    seeded = prepare_database(url, workdir, max_counters, args.centres, args.served)
     desks = seeded.desks
     profile = Path(args.profile).resolve() / f"{name}.txt" if args.profile else None
     if profile is not None:
@@ -721,6 +766,12 @@ def main() -> None:
         type=int,
         default=1,
         help="centres the counters, clients and screens are spread over (a province server's load)",
+    )
+    parser.add_argument(
+        "--served",
+        type=int,
+        default=0,
+        help="tokens each centre has served earlier today (a centre in its afternoon)",
     )
     parser.add_argument(
         "--profile", help="directory: run the server under py-spy, stacks to <dir>/<mode>.txt"
