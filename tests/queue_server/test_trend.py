@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,3 +28,35 @@ def test_waiting_and_served_at_each_quarter_hour_in_local_time() -> None:
     assert [p["at"] for p in points] == ["09:00", "09:15", "09:30", "09:45", "09:57"]
     assert [p["waiting"] for p in points] == [0, 2, 2, 2, 1]
     assert [p["served"] for p in points] == [0, 0, 1, 1, 1]
+
+
+def test_each_point_counts_as_the_definition_says_whatever_the_order_of_the_instants() -> None:
+    """Waiting at a moment: issued by then and not gone by then; served: done by then. Checked
+    against that definition, token by token, for passages in any order, with ties on the
+    points and a few whose recorded departure precedes their issue (a clock set back)."""
+    rng = random.Random(15)
+    m = timedelta(minutes=1)
+    for _ in range(50):
+        passages = []
+        for _ in range(rng.randint(1, 60)):
+            issued = T0 + rng.randint(0, 300) * m
+            left = None if rng.random() < 0.3 else issued + rng.randint(-20, 90) * m
+            served = None if left is None or rng.random() < 0.4 else left + rng.randint(0, 30) * m
+            passages.append(Passage(issued, left, served))
+        now = T0 + rng.randint(0, 400) * m
+        for point, moment in zip(trend(passages, now, TZ), moments_of(passages, now), strict=True):
+            assert point["waiting"] == sum(
+                1 for p in passages if p.issued_at <= moment and (p.left_queue_at is None or p.left_queue_at > moment)
+            )
+            assert point["served"] == sum(1 for p in passages if p.served_at is not None and p.served_at <= moment)
+
+
+def moments_of(passages: list[Passage], now: datetime) -> list[datetime]:
+    """The trend's points: every quarter hour (local) from the first issue's, then now."""
+    first = min(p.issued_at for p in passages).astimezone(TZ)
+    at = first.replace(minute=first.minute - first.minute % 15, second=0, microsecond=0)
+    points = []
+    while at < now:
+        points.append(at)
+        at += timedelta(minutes=15)
+    return [*points, now]
