@@ -109,12 +109,13 @@ def thresholds_for(session: Session, centre: Centre) -> Thresholds:
 
 
 def live_unless_changed(
-    session: Session, centre: Centre, now: datetime | None = None
+    session: Session, centre: Centre, now: datetime | None = None, *, figures: bool = True
 ) -> dict[str, Any] | None:
     """The live figures when ``evaluate`` would raise or clear nothing; None when it would.
-    Reads only, so a caller can check under a read transaction and write only when needed."""
+    Reads only, so a caller can check under a read transaction and write only when needed.
+    ``figures=False``: only what the alerts read (``statistics.live_centre``)."""
     now = now or utcnow()
-    live = statistics.live_centre(session, centre, now)
+    live = statistics.live_centre(session, centre, now, figures=figures)
     wanted = {
         open_key(centre.id, c.kind, c.subject) for c in conditions(live, thresholds_for(session, centre), now)
     }

@@ -39,10 +39,13 @@ class Evaluation:
         return bool(self.raised or self.cleared)
 
 
-def evaluate(session: Session, centre: Centre, now: datetime | None = None) -> Evaluation:
-    """Raise and clear the centre's alerts to match its live figures. Flushes, never commits."""
+def evaluate(
+    session: Session, centre: Centre, now: datetime | None = None, *, figures: bool = True
+) -> Evaluation:
+    """Raise and clear the centre's alerts to match its live figures. Flushes, never commits.
+    ``figures=False``: from what the alerts read only (``statistics.live_centre``)."""
     now = now or utcnow()
-    live = statistics.live_centre(session, centre, now)
+    live = statistics.live_centre(session, centre, now, figures=figures)
     wanted = {
         open_key(centre.id, c.kind, c.subject): c
         for c in conditions(live, thresholds_for(session, centre), now)

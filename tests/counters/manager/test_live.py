@@ -277,6 +277,58 @@ def refresh_dashboards(centre: Centre) -> None:
     hub.refresh(centre.id)
 
 
+@pytest.mark.parametrize("watching", ["nobody", "dashboard", "province"])
+def test_a_refresh_reads_the_days_figures_and_sends_them_only_when_someone_watches(
+    session: Session,
+    centre: Centre,
+    actor_of: Callable[[str], Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    watching: str,
+) -> None:
+    """An unwatched centre's refresh raises its alerts from what is open (the queue, the
+    counters, the printers), without reading every token of the day or sending anything;
+    a dashboard or the province view watching gets the whole figures."""
+    from queue_server.read.statistics import live as live_module
+
+    boss = actor_of("manager")
+    alert_changes.update_thresholds(session, centre, boss, {"queue_length": 1})
+    for _ in range(2):
+        operations.issue_token(session, centre, "bank", boss)
+    session.commit()
+    room = {"nobody": None, "dashboard": f"centre:{centre.id}:dashboard", "province": "province:dashboard"}[watching]
+    monkeypatch.setattr(events, "watched", lambda r: r == room)
+    read_days: list[int] = []
+    facts = live_module.token_facts
+    monkeypatch.setattr(
+        live_module, "token_facts", lambda s, c, *a, **k: read_days.append(c.id) or facts(s, c, *a, **k)
+    )
+    sent: list[tuple[str, Any, str]] = []
+    emit = events.socketio.emit
+
+    def sending(event: str, data: Any, to: Any) -> None:
+        if event in ("stats", "province_row"):  # (the alert itself is published as a change)
+            sent.append((event, data, to))
+        else:
+            emit(event, data, to=to)
+
+    monkeypatch.setattr(events.socketio, "emit", sending)
+
+    refresh_dashboards(centre)
+    refresh_dashboards(centre)  # (the alert is raised: this one changes nothing)
+
+    (alert,) = statistics.open_alerts(session, [centre.id])
+    assert alert.kind == "queue_too_long" and alert.value == 2
+    if watching == "nobody":
+        assert read_days == [] and sent == []
+    elif watching == "dashboard":
+        assert read_days and [(e, to) for e, _, to in sent] == [("stats", room)] * 2
+        stats = sent[-1][1]
+        assert stats["totals"]["arrivals"] == 2 and stats["trend"] and stats["alerts"]
+    else:
+        assert [(e, to) for e, _, to in sent] == [("province_row", room)] * 2
+        assert sent[-1][1]["waiting"] == 2
+
+
 def test_acknowledge_an_alert(
     client: FlaskClient,
     keys: dict[str, str],
