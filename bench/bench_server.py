@@ -163,10 +163,11 @@ def prepare_database(url: str, workdir: Path, counters: int, centres: int = 1, s
     return Seeded(keys, codes, interleaved)
 
 
-def served_today(session: Any, centre: Any, n: int) -> None:
+def served_today(session: Any, centre: Any, n: int, first_seq: int = 0) -> None:
     """``n`` tokens served earlier today at ``centre``, evenly over the day so far (at most
     the last 8 hours), as a centre in its afternoon has: what a change reads grows with
-    them where it reads the day's tokens. Plain rows, numbered past any real ticket."""
+    them where it reads the day's tokens. Plain rows, numbered past any real ticket (from
+    ``first_seq`` on, for a second call)."""
     from sqlalchemy import insert
 
     from queue_server.clock import utcnow
@@ -178,8 +179,8 @@ def served_today(session: Any, centre: Any, n: int) -> None:
     step = (now - start) / (n + 1)
     services = [s.id for s in centre.services]
     rows = []
-    for k in range(n):
-        issued = start + step * k
+    for k in range(first_seq, first_seq + n):
+        issued = start + step * (k - first_seq)
         called = issued + step / 2
         sid = services[k % len(services)]
         rows.append(
