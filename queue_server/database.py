@@ -86,35 +86,42 @@ def guard_reads(engine: Engine, *, strict: bool) -> None:
 
 class FairLock:
     """A FIFO lock: waiters get it in the order they asked. A waiter that times out
-    gives up its place without blocking the ones behind it."""
+    gives up its place without blocking the ones behind it. A release wakes only the
+    waiter whose turn it is (each waits on its own event): with one condition for all,
+    every release woke every waiter to look (``bench/bench_fair_lock.py``)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._next_ticket = 0
         self._serving = 0
         self._abandoned: set[int] = set()
+        self._turns: dict[int, threading.Event] = {}  # ticket -> set when it is served
 
     def acquire(self, timeout: float) -> bool:
-        with self._cond:
+        with self._lock:
             ticket = self._next_ticket
             self._next_ticket += 1
-            if self._cond.wait_for(lambda: self._serving == ticket, timeout):
+            if self._serving == ticket:
+                return True
+            turn = self._turns[ticket] = threading.Event()
+        if turn.wait(timeout):
+            return True
+        with self._lock:
+            self._turns.pop(ticket, None)
+            if self._serving == ticket:  # its turn came as it gave up: it holds the lock
                 return True
             self._abandoned.add(ticket)
-            self._skip_abandoned()
             return False
 
     def release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._serving += 1
-            self._skip_abandoned()
-            self._cond.notify_all()
-
-    def _skip_abandoned(self) -> None:
-        while self._serving in self._abandoned:
-            self._abandoned.discard(self._serving)
-            self._serving += 1
-        self._cond.notify_all()
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            turn = self._turns.pop(self._serving, None)
+        if turn is not None:
+            turn.set()
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
