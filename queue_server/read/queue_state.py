@@ -132,6 +132,8 @@ _PROFILES = (
 _SERVICE_TIMES = select(Service.id, Service.default_service_minutes, Service.target_wait_minutes).where(
     Service.centre_id == _CENTRE
 )
+
+
 @functools.cache
 def _recent_services(count: int) -> Select[Any] | CompoundSelect[Any]:
     """The last RECENT_SERVICES counter times of each of ``count`` services (bound as s0,
@@ -166,7 +168,7 @@ _AT_COUNTERS = select(Token.counter_id, Token.service_id, Token.called_at).where
 )
 _ARRIVALS = (
     select(Token.origin_service_id, func.count())
-    .where(Token.centre_id == _CENTRE, _IN_HALL, Token.issued_at >= bindparam("since"))
+    .where(Token.centre_id == _CENTRE, _IN_HALL, Token.issued_at >= bindparam("arrived_since"))
     .group_by(Token.origin_service_id)
 )
 
@@ -197,7 +199,7 @@ def counter_capacities(session: Session, centre: Centre, day: date | None = None
         counter_id: (service_id, called)
         for counter_id, service_id, called in session.execute(_AT_COUNTERS, {"centre_id": centre.id})
     }
-    arrivals = dict(session.execute(_ARRIVALS, {**day_params, "since": now - ARRIVAL_WINDOW}).all())
+    arrivals = dict(session.execute(_ARRIVALS, {**day_params, "arrived_since": now - ARRIVAL_WINDOW}).all())
 
     states: dict[int, tuple[CounterState, int]] = {}
     weights: dict[int, dict[int, int]] = defaultdict(dict)
