@@ -342,34 +342,62 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+# What a screen may show of a service: its object's attributes (``service_public``) or the
+# same columns read as a row (``active_services_public``).
+_SERVICE_SHOWN = (
+    Service.id,
+    Service.code,
+    Service.name_en,
+    Service.name_ur,
+    Service.prefix,
+    Service.group,
+    Service.target_wait_minutes,
+    Service.is_active,
+)
+
+
 def service_public(service: Service) -> dict[str, Any]:
-    return {
-        "id": service.id,
-        "code": service.code,
-        "name_en": service.name_en,
-        "name_ur": service.name_ur,
-        "prefix": service.prefix,
-        "group": service.group,
-        "target_wait_minutes": service.target_wait_minutes,
-        "is_active": service.is_active,
-    }
+    return {column.key: getattr(service, column.key) for column in _SERVICE_SHOWN}
 
 
 def token_public(token: Token) -> dict[str, Any]:
     """What a public screen may show: no public code, nothing personal."""
+    return _token_shown(
+        token.id,
+        token.number,
+        token.state,
+        token.priority,
+        token.service.code,
+        token.service.name_en,
+        token.service.name_ur,
+        token.counter.number if token.counter else None,
+        token.called_at,
+        token.recall_count,
+    )
+
+
+def _token_shown(
+    token_id: int,
+    number: str,
+    state: TokenState,
+    priority: Priority,
+    code: str,
+    name_en: str,
+    name_ur: str,
+    counter: int | None,
+    called_at: datetime | None,
+    recalls: int,
+) -> dict[str, Any]:
+    """``token_public`` from its values (``next_up`` reads them as rows)."""
     return {
-        "id": token.id,
-        "number": token.number,
-        "state": token.state.value,
-        "priority": token.priority.value,
-        "service": {
-            "code": token.service.code,
-            "name_en": token.service.name_en,
-            "name_ur": token.service.name_ur,
-        },
-        "counter": token.counter.number if token.counter else None,
-        "called_at": iso(token.called_at),
-        "recalls": token.recall_count,
+        "id": token_id,
+        "number": number,
+        "state": state.value,
+        "priority": priority.value,
+        "service": {"code": code, "name_en": name_en, "name_ur": name_ur},
+        "counter": counter,
+        "called_at": iso(called_at),
+        "recalls": recalls,
     }
 
 
@@ -460,16 +488,11 @@ def queue_summary(
     return out
 
 
-_PUBLIC_SERVICE = select(
-    Service.id,
-    Service.code,
-    Service.name_en,
-    Service.name_ur,
-    Service.prefix,
-    Service.group,
-    Service.target_wait_minutes,
-    Service.is_active,
-).where(Service.centre_id == bindparam("centre_id"), Service.is_active.is_(True)).order_by(Service.sort_order)
+_PUBLIC_SERVICE = (
+    select(*_SERVICE_SHOWN)
+    .where(Service.centre_id == bindparam("centre_id"), Service.is_active.is_(True))
+    .order_by(Service.sort_order)
+)
 
 
 def active_services_public(session: Session, centre_id: int) -> list[dict[str, Any]]:
@@ -542,21 +565,12 @@ def next_up(session: Session, centre: Centre, limit: int = NEXT_UP) -> list[dict
         _NEXT_UP, {"centre_id": centre.id, "first": first, "last": last, "limit": limit}
     ).all()
     return [
-        {
-            "id": token_id,
-            "number": number,
-            "state": state.value,
-            "priority": priority.value,
-            "service": {"code": code, "name_en": name_en, "name_ur": name_ur},
-            "counter": counter,
-            "called_at": iso(called_at),
-            "recalls": recalls,
-        }
+        _token_shown(token_id, number, state, priority, code, name_en, name_ur, counter, called_at, recalls)
         for token_id, number, state, priority, code, name_en, name_ur, counter, called_at, recalls in rows
     ]
 
 
-# ``token_public`` of each, as plain rows (built after every change: objects cost more)
+# ``token_public`` of each, from plain rows (built after every change: objects cost more)
 _NEXT_UP = (
     select(
         Token.id,

@@ -43,7 +43,7 @@ def live_centre(
     now = now or utcnow()
     today = centre.business_day(now)
     facts = token_facts(session, centre, today, today) if figures else []
-    targets = service_targets(session, centre)
+    targets = service_targets(session, centre) if figures else {}  # (for the tallies)
     by_service: dict[int, Tally] = defaultdict(Tally)
     by_counter: dict[int, Tally] = defaultdict(Tally)
     total = Tally()
