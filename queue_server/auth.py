@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from queue_server.actors import SYSTEM, Actor
@@ -294,7 +294,7 @@ def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: 
     last = (
         owner.last_address
         if isinstance(owner, Device)
-        else db.session.scalar(select(StaffApiKey.last_address).where(StaffApiKey.key_hash == key_hash(key)))
+        else db.session.scalar(_KEY_ADDRESS, {"key_hash": key_hash(key)})
     )
     if last == address:
         return
@@ -304,6 +304,9 @@ def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: 
         run_in_transaction(lambda s: note_key_use(s, owner, key, address))
     else:
         note_key_use(db.session(), owner, key, address)
+
+
+_KEY_ADDRESS = select(StaffApiKey.last_address).where(StaffApiKey.key_hash == bindparam("key_hash"))  # (every request)
 
 
 def caller_session() -> str | None:

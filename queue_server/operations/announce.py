@@ -17,7 +17,7 @@ from functools import partial
 from time import monotonic
 
 from flask import Flask, current_app
-from sqlalchemy import Row, case, event, select
+from sqlalchemy import Row, bindparam, case, event, select
 from sqlalchemy.orm import Session, joinedload
 
 from queue_server import estimate, notify, rooms
@@ -334,34 +334,30 @@ def _known_capacities(
 
 def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list[Row[int, str, str]]:
     """The first ``limit`` waiting tokens of a service, in the order they will be called."""
-    is_normal = case((Token.priority == Priority.NORMAL, 1), else_=0)
-    return list(
-        session.execute(
-            select(Token.id, Token.public_code, Token.number)
-            .where(
-                Token.centre_id == centre.id,
-                Token.service_id == service_id,
-                Token.business_day.between(*queue_state.hall_days(centre)),
-                Token.state == TokenState.WAITING,
-            )
-            # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
-            .order_by(is_normal, Token.queued_at, Token.id)
-            .limit(limit)
-        ).all()
+    first, last = queue_state.hall_days(centre)
+    params = {"centre_id": centre.id, "service_id": service_id, "first": first, "last": last, "limit": limit}
+    return list(session.execute(_FIRST_WAITING, params).all())
+
+
+_FIRST_WAITING = (  # built once, with bound parameters (every call runs it)
+    select(Token.id, Token.public_code, Token.number)
+    .where(
+        Token.centre_id == bindparam("centre_id"),
+        Token.service_id == bindparam("service_id"),
+        Token.business_day.between(bindparam("first"), bindparam("last")),
+        Token.state == TokenState.WAITING,
     )
+    # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
+    .order_by(case((Token.priority == Priority.NORMAL, 1), else_=0), Token.queued_at, Token.id)
+    .limit(bindparam("limit"))
+)
 
 
 def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: list[Row[int, str, str]]) -> None:
     near = {row.id: (ahead, row) for ahead, row in enumerate(rows)}
     if not near:
         return
-    told = set(
-        session.scalars(
-            select(Notification.token_id).where(
-                Notification.kind == ALMOST_TURN, Notification.token_id.in_(list(near))
-            )
-        )
-    )
+    told = set(session.scalars(_TOLD_ALMOST_TURN, {"token_ids": list(near)}))
     service = session.get(Service, service_id)
     for token_id, (ahead, row) in near.items():
         if token_id in told:
@@ -379,6 +375,11 @@ def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: l
                 "service_ur": service.name_ur if service else "",
             },
         )
+
+
+_TOLD_ALMOST_TURN = select(Notification.token_id).where(
+    Notification.kind == ALMOST_TURN, Notification.token_id.in_(bindparam("token_ids", expanding=True))
+)
 
 
 def counter_changed(session: Session, counter: Counter) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -28,15 +29,29 @@ def centre_for(session: Session, actor: Actor, code: str) -> Centre:
     return centre
 
 
+# The hot path's statements are built once, with bound parameters: building and cache-keying
+# a statement on every call costs about as much as running it.
+
+
+@functools.cache
+def _token_locked() -> Select[Token]:
+    return (
+        select(Token)
+        .options(joinedload(Token.service, innerjoin=True), joinedload(Token.centre, innerjoin=True))
+        .where(Token.id == bindparam("token_id"))
+        .with_for_update(of=Token)
+    )
+
+
+@functools.cache
+def _counter_locked(options: Sequence[ORMOption]) -> Select[Counter]:
+    return select(Counter).options(*options).where(Counter.id == bindparam("counter_id")).with_for_update(of=Counter)
+
+
 def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
     """The token, locked; its service and centre come in the same query, since every
     announcement of a token shows them. Only the token row is locked."""
-    token = session.scalar(
-        select(Token)
-        .options(joinedload(Token.service, innerjoin=True), joinedload(Token.centre, innerjoin=True))
-        .where(Token.id == token_id)
-        .with_for_update(of=Token)
-    )
+    token = session.scalar(_token_locked(), {"token_id": token_id})
     if token is None:
         raise NotFound(N_("No token %(id)s."), id=token_id)
     if not actor.may_act_in(token.centre_id):
@@ -47,10 +62,10 @@ def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
 def counter_for_update(
     session: Session, counter_id: int, actor: Actor, *, options: Sequence[ORMOption] = ()
 ) -> Counter:
-    """The counter, locked (only its row, whatever ``options`` load along with it)."""
-    query = select(Counter).options(*options).where(Counter.id == counter_id).with_for_update(of=Counter)
+    """The counter, locked (only its row, whatever ``options`` load along with it: a
+    constant tuple, since each one's statement is kept)."""
     # unique(): a joined collection (the work profile) gives one row per entry
-    counter = session.scalars(query).unique().one_or_none()
+    counter = session.scalars(_counter_locked(tuple(options)), {"counter_id": counter_id}).unique().one_or_none()
     if counter is None:
         raise NotFound(N_("No counter %(id)s."), id=counter_id)
     if not actor.may_act_in(counter.centre_id):
@@ -87,9 +102,10 @@ def service_by_code(session: Session, centre: Centre, code: str) -> Service:
 
 def busy_with(session: Session, counter: Counter) -> Token | None:
     """The token called or being served at this counter, if any."""
-    return session.scalar(
-        select(Token).where(Token.counter_id == counter.id, Token.state.in_(AT_COUNTER_STATES))
-    )
+    return session.scalar(_BUSY_WITH, {"counter_id": counter.id})
+
+
+_BUSY_WITH = select(Token).where(Token.counter_id == bindparam("counter_id"), Token.state.in_(AT_COUNTER_STATES))
 
 
 def require_free(session: Session, counter: Counter) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from queue_server import centre_days, rooms
@@ -139,6 +139,15 @@ def _changed(session: Session, req: ServiceRequest) -> None:
     announce.request_changed(session, req)
 
 
+# A token's unfinished requests (built once: every start and complete reads them)
+_UNFINISHED = (
+    select(ServiceRequest)
+    .where(ServiceRequest.token_id == bindparam("token_id"), ServiceRequest.state.in_(UNFINISHED))
+    .order_by(ServiceRequest.id)
+)
+_UNFINISHED_LOCKED = _UNFINISHED.with_for_update()
+
+
 # Operations ---------------------------------------------------------------------------
 
 
@@ -149,12 +158,7 @@ def open_request(session: Session, token: Token, counter: Counter, actor: Actor)
     request of another service left unrecorded when the token was transferred is withdrawn."""
     handler_id = counter.staff_id or (actor.id if actor.kind == "staff" else None)
     now = utcnow()
-    existing = session.scalars(
-        select(ServiceRequest)
-        .where(ServiceRequest.token_id == token.id, ServiceRequest.state.in_(UNFINISHED))
-        .order_by(ServiceRequest.id)
-        .with_for_update()
-    ).all()
+    existing = session.scalars(_UNFINISHED_LOCKED, {"token_id": token.id}).all()
     for req in existing:
         if req.service_id != token.service_id and req.state == S.OPEN:
             req.state = S.WITHDRAWN
@@ -450,11 +454,7 @@ def require_closable(session: Session, token: Token, actor: Actor | None = None,
     citizen leaves with the outcome. Same-day and longer requests may go on after the token
     (the citizen is called back for collection or collects later). A request left untouched
     is withdrawn with the token's outcome as the reason, so no empty request stays open."""
-    unfinished = session.scalars(
-        select(ServiceRequest)
-        .where(ServiceRequest.token_id == token.id, ServiceRequest.state.in_(UNFINISHED))
-        .order_by(ServiceRequest.id)
-    ).all()
+    unfinished = session.scalars(_UNFINISHED, {"token_id": token.id}).all()
     for req in unfinished:
         if is_untouched(req):
             continue

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from queue_server import dispatch, estimate
@@ -168,8 +169,25 @@ def _candidates(
 ) -> list[dispatch.Candidate]:
     """The head of each (service, priority, target) group: the only tokens that can win.
     Within one group the dispatch key orders by issue time then id, as the window does."""
-    eligible = (Token.target_counter_id == counter.id) | (
-        Token.target_counter_id.is_(None) & Token.service_id.in_(service_ids)
+    rows = session.execute(
+        _HEADS, {"centre_id": counter.centre_id, "counter_id": counter.id, "service_ids": service_ids, "since": since}
+    ).all()
+    return [
+        dispatch.Candidate(
+            token_id=r.id,
+            service_id=r.service_id,
+            queued_at=r.queued_at,
+            is_priority=r.priority != Priority.NORMAL,
+            target_counter_id=r.target_counter_id,
+        )
+        for r in rows
+    ]
+
+
+def _heads() -> Select[Any]:
+    """``_candidates``' statement (built once, with bound parameters)."""
+    eligible = (Token.target_counter_id == bindparam("counter_id")) | (
+        Token.target_counter_id.is_(None) & Token.service_id.in_(bindparam("service_ids", expanding=True))
     )
     position = (
         func.row_number()
@@ -189,25 +207,18 @@ def _candidates(
             position,
         )
         .where(
-            Token.centre_id == counter.centre_id,
+            Token.centre_id == bindparam("centre_id"),
             Token.state == TokenState.WAITING,
-            Token.business_day >= since,  # tokens carried over a boundary stay callable
+            Token.business_day >= bindparam("since"),  # tokens carried over a boundary stay callable
             eligible,
             arrived(),
         )
         .subquery()
     )
-    rows = session.execute(select(heads).where(heads.c.position == 1)).all()
-    return [
-        dispatch.Candidate(
-            token_id=r.id,
-            service_id=r.service_id,
-            queued_at=r.queued_at,
-            is_priority=r.priority != Priority.NORMAL,
-            target_counter_id=r.target_counter_id,
-        )
-        for r in rows
-    ]
+    return select(heads).where(heads.c.position == 1)
+
+
+_HEADS = _heads()
 
 
 DISPATCH_LOCK_SPACE = 0x4B51  # "KQ": the advisory-lock key space of call-next, per centre
@@ -232,18 +243,23 @@ def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> T
     Another transaction changing the same token (a cancel, a transfer) is waited for, and
     the state is checked again once it has committed."""
     return session.scalars(
-        update(Token)
-        .where(Token.id == token_id, Token.state == TokenState.WAITING)
-        .values(
-            state=TokenState.CALLED,
-            counter_id=counter.id,
-            target_counter_id=None,
-            called_at=now,
-            first_called_at=func.coalesce(Token.first_called_at, now),
-        )
-        .returning(Token)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        _TAKE, {"token_id": token_id, "to_counter": counter.id, "now": now}
     ).one_or_none()
+
+
+_TAKE = (
+    update(Token)
+    .where(Token.id == bindparam("token_id"), Token.state == TokenState.WAITING)
+    .values(
+        state=TokenState.CALLED,
+        counter_id=bindparam("to_counter"),  # (a column's own name is reserved in SET)
+        target_counter_id=None,
+        called_at=bindparam("now"),
+        first_called_at=func.coalesce(Token.first_called_at, bindparam("now")),
+    )
+    .returning(Token)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
 
 
 def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:

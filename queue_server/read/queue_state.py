@@ -70,21 +70,7 @@ def hall_days(centre: Centre, day: date | None = None) -> tuple[date, date]:
 
 def waiting_by_service(session: Session, centre: Centre, day: date | None = None) -> dict[int, ServiceQueue]:
     first, last = hall_days(centre, day)
-    is_priority = case((Token.priority != Priority.NORMAL, 1), else_=0)
-    rows = session.execute(
-        select(
-            Token.service_id,
-            func.count(),
-            func.sum(is_priority),
-            func.min(Token.queued_at),
-        )
-        .where(
-            Token.centre_id == centre.id,
-            Token.state == TokenState.WAITING,
-            Token.business_day.between(first, last),
-        )
-        .group_by(Token.service_id)
-    ).all()
+    rows = session.execute(_WAITING_BY_SERVICE, {"centre_id": centre.id, "first": first, "last": last}).all()
     result = {}
     for service_id, count, prio, oldest in rows:
         if isinstance(oldest, str):  # aggregate bypasses the column type on SQLite
@@ -93,6 +79,22 @@ def waiting_by_service(session: Session, centre: Centre, day: date | None = None
             oldest = oldest.replace(tzinfo=UTC)
         result[service_id] = ServiceQueue(service_id, count, int(prio or 0), oldest)
     return result
+
+
+_WAITING_BY_SERVICE = (  # built once, with bound parameters (after most changes)
+    select(
+        Token.service_id,
+        func.count(),
+        func.sum(case((Token.priority != Priority.NORMAL, 1), else_=0)),
+        func.min(Token.queued_at),
+    )
+    .where(
+        Token.centre_id == bindparam("centre_id"),
+        Token.state == TokenState.WAITING,
+        Token.business_day.between(bindparam("first"), bindparam("last")),
+    )
+    .group_by(Token.service_id)
+)
 
 
 def waiting_in(capacities: Capacities) -> dict[int, ServiceQueue]:
@@ -616,14 +618,15 @@ def opening_state(centre: Centre) -> dict[str, Any]:
 
 def served_now(session: Session, centre: Centre) -> set[int]:
     """The services an open (or paused: back soon) counter serves now."""
-    return set(
-        session.scalars(
-            select(WorkProfileEntry.service_id)
-            .join(Counter, Counter.id == WorkProfileEntry.counter_id)
-            .where(Counter.centre_id == centre.id, Counter.state.in_((CounterState.OPEN, CounterState.PAUSED)))
-            .distinct()
-        )
-    )
+    return set(session.scalars(_SERVED_NOW, {"centre_id": centre.id}))
+
+
+_SERVED_NOW = (
+    select(WorkProfileEntry.service_id)
+    .join(Counter, Counter.id == WorkProfileEntry.counter_id)
+    .where(Counter.centre_id == bindparam("centre_id"), Counter.state.in_((CounterState.OPEN, CounterState.PAUSED)))
+    .distinct()
+)
 
 
 def centre_public(centre: Centre) -> dict[str, Any]:
