@@ -24,7 +24,6 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import force_locale, get_locale, gettext
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk import issuing
@@ -41,8 +40,9 @@ from queue_server.extensions import csrf
 from queue_server.http_errors import respond, translate
 from queue_server.i18n import LANGUAGES, both
 from queue_server.issued import issued_body, tracking_url
-from queue_server.models import Centre, Device, DeviceKind, PrintState, Service, Token, TokenState
+from queue_server.models import Centre, Device, DeviceKind, PrintState, Token, TokenState
 from queue_server.operations import appointments, remote
+from queue_server.operations.lookup import find_centre, find_service, issued_for_key
 from queue_server.operations.printing import record_print_result, record_printer_status
 from queue_server.pairing import paired_device, pairing_page
 from queue_server.ratelimit import enforce
@@ -214,7 +214,7 @@ def calling_kiosk(centre_code: str) -> Kiosk:
 def centre_or_404(code: str) -> Centre:
     # Not operations.lookup.centre_by_code: its ``code=`` message parameter collides with
     # DomainError's machine ``code`` (the message would show a raw "%(code)s").
-    centre = current_session().scalar(select(Centre).where(Centre.code == code))
+    centre = find_centre(current_session(), code)
     if centre is None:
         raise NotFound(N_("There is no centre with this code."), code="unknown_centre")
     return centre
@@ -230,9 +230,7 @@ def unserved_policy(centre: Centre) -> str:
 def require_service(centre_id: int, code: str) -> None:
     """Refuse an unknown or inactive service before anything else happens, and one that no
     counter serves now where the centre does not issue ahead."""
-    service = current_session().scalar(
-        select(Service).where(Service.centre_id == centre_id, Service.code == code)
-    )
+    service = find_service(current_session(), centre_id, code)
     if service is None:
         raise NotFound(N_("This service is not offered at this centre."), code="unknown_service")
     if not service.is_active:
@@ -376,9 +374,7 @@ def stored_print_block(token_body: dict[str, Any], kiosk: Kiosk) -> dict[str, An
 
 def replayed(kiosk: Kiosk, key: str) -> dict[str, Any] | None:
     session = current_session()
-    token = session.scalar(
-        select(Token).where(Token.device_id == kiosk.device_id, Token.idempotency_key == key)
-    )
+    token = issued_for_key(session, kiosk.device_id, key)
     if token is None:
         return None
     body = token_answer(session, token, kiosk)

@@ -15,8 +15,28 @@ from queue_server.models import Centre, Counter, CounterState, Role, Service, To
 from queue_server.models.token import AT_COUNTER_STATES
 
 
+def find_centre(session: Session, code: str) -> Centre | None:
+    return session.scalar(_CENTRE_BY_CODE, {"code": code})
+
+
+def find_service(session: Session, centre_id: int, code: str) -> Service | None:
+    return session.scalar(_SERVICE_BY_CODE, {"centre_id": centre_id, "code": code})
+
+
+def issued_for_key(session: Session, device_id: int, idempotency_key: str) -> Token | None:
+    """The token a device already issued with this idempotency key, if any."""
+    return session.scalar(_ISSUED_FOR_KEY, {"device_id": device_id, "key": idempotency_key})
+
+
+# The hot path's statements are built once, with bound parameters: building and cache-keying
+# a statement on every call costs about as much as running it.
+_CENTRE_BY_CODE = select(Centre).where(Centre.code == bindparam("code"))
+_SERVICE_BY_CODE = select(Service).where(Service.centre_id == bindparam("centre_id"), Service.code == bindparam("code"))
+_ISSUED_FOR_KEY = select(Token).where(Token.device_id == bindparam("device_id"), Token.idempotency_key == bindparam("key"))
+
+
 def centre_by_code(session: Session, code: str) -> Centre:
-    centre = session.scalar(select(Centre).where(Centre.code == code))
+    centre = find_centre(session, code)
     if centre is None:
         raise NotFound(N_("No centre %(centre)s."), centre=code[:40])
     return centre
@@ -27,10 +47,6 @@ def centre_for(session: Session, actor: Actor, code: str) -> Centre:
     if not actor.may_act_in(centre.id):
         raise Forbidden(N_("You may not act for this centre."))
     return centre
-
-
-# The hot path's statements are built once, with bound parameters: building and cache-keying
-# a statement on every call costs about as much as running it.
 
 
 @functools.cache
@@ -94,7 +110,7 @@ def require_open(counter: Counter) -> None:
 
 
 def service_by_code(session: Session, centre: Centre, code: str) -> Service:
-    service = session.scalar(select(Service).where(Service.centre_id == centre.id, Service.code == code))
+    service = find_service(session, centre.id, code)
     if service is None:
         raise NotFound(N_("No service %(service)s at this centre."), service=code[:40])
     return service

@@ -34,6 +34,7 @@ from queue_server.models import (
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
     counter_for_update,
+    issued_for_key,
     require_free,
     require_holder,
     require_open,
@@ -87,9 +88,7 @@ def issue_token(
     if not actor.may_act_in(centre.id):
         raise Forbidden(N_("You may not act for this centre."))
     if device is not None and idempotency_key:
-        existing = session.scalar(
-            select(Token).where(Token.device_id == device.id, Token.idempotency_key == idempotency_key)
-        )
+        existing = issued_for_key(session, device.id, idempotency_key)
         if existing is not None:
             ahead = queue_state.tokens_ahead(session, existing)
             return IssuedToken(existing, ahead, existing.eta_minutes, is_replay=True)
