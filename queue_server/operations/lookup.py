@@ -49,17 +49,15 @@ def centre_for(session: Session, actor: Actor, code: str) -> Centre:
     return centre
 
 
-@functools.cache
-def _token_locked() -> Select[Token]:
-    return (
-        select(Token)
-        .options(joinedload(Token.service, innerjoin=True), joinedload(Token.centre, innerjoin=True))
-        .where(Token.id == bindparam("token_id"))
-        .with_for_update(of=Token)
-    )
+_TOKEN_LOCKED = (
+    select(Token)
+    .options(joinedload(Token.service, innerjoin=True), joinedload(Token.centre, innerjoin=True))
+    .where(Token.id == bindparam("token_id"))
+    .with_for_update(of=Token)
+)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # (one per tuple of options: the callers pass constants)
 def _counter_locked(options: Sequence[ORMOption]) -> Select[Counter]:
     return select(Counter).options(*options).where(Counter.id == bindparam("counter_id")).with_for_update(of=Counter)
 
@@ -67,7 +65,7 @@ def _counter_locked(options: Sequence[ORMOption]) -> Select[Counter]:
 def token_for_update(session: Session, token_id: int, actor: Actor) -> Token:
     """The token, locked; its service and centre come in the same query, since every
     announcement of a token shows them. Only the token row is locked."""
-    token = session.scalar(_token_locked(), {"token_id": token_id})
+    token = session.scalar(_TOKEN_LOCKED, {"token_id": token_id})
     if token is None:
         raise NotFound(N_("No token %(id)s."), id=token_id)
     if not actor.may_act_in(token.centre_id):
