@@ -84,3 +84,43 @@ def test_sixteen_threads_never_hold_it_at_once_and_all_get_it() -> None:
         thread.join(60)
     assert overlaps[0] == 0 and taken[0] == 16 * 40
     assert waiters(lock) == 0
+
+
+def test_the_next_writer_is_let_in_only_once_the_commit_is_done(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLAlchemy's "commit" event comes before the DBAPI commit: a writer let in there
+    would begin while the commit still holds the database, and wait in SQLite's busy
+    handler. With SQLite's own busy timeout at 0, any such overlap fails at once."""
+    from sqlalchemy import create_engine, event, text
+
+    from queue_server.database import configure_engine
+
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'lock.sqlite3'}", connect_args={"check_same_thread": False}, pool_size=8
+    )
+    configure_engine(engine, busy_timeout_ms=10_000)  # (the process's lock waits up to 10 s)
+
+    @event.listens_for(engine, "connect")
+    def _no_busy_wait(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA busy_timeout = 0")  # after configure_engine's own
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    failures: list[BaseException] = []
+
+    def write(k: int) -> None:
+        try:
+            for i in range(60):
+                with engine.begin() as conn:
+                    conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": k * 1000 + i})
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 360
+    engine.dispose()
