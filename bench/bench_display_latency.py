@@ -15,10 +15,13 @@ after connecting the screens gives the memory per screen.
 
   khidmat   ``khidmat serve`` on a fresh seeded database. N python-socketio
             websocket clients authenticate with the display's device key and join the
-            display screen of the demo centre. Each round a kiosk issues a token, and the
+            display screen of the demo centre. Each round calls a token a kiosk issued
+            before the screens went quiet (until 2026-12-07 the kiosk issued it just before
+            the call, so every screen got the issue's queue summary, 7.5 KB, first, and
+            the call queued behind it: khidmat's rows up to then count that too); the
             time is taken from sending ``POST /api/v1/counters/<id>/call-next`` (clerk key)
-            to each screen receiving ``token_called`` (in the one ``changes`` delivery that
-            carries the call's events to a screen); then the clerk finishes the token.
+            to each screen receiving ``token_called`` (the first of a call's two
+            deliveries to a screen); then the clerk finishes the token and the kiosk issues the next.
             Everything a real call does runs: the dispatch transaction and audit event on
             SQLite, the token/queue/counter events to every screen, and the spoken
             announcement rendered by espeak-ng after the commit.
@@ -30,8 +33,12 @@ after connecting the screens gives the memory per screen.
             does: how much of khidmat's figure is the number of messages, not the app.
 
 All clients live in this one process (a thread or two each), so both rows carry the same
-client-side overhead. Before each round the bench waits until no screen has received
-anything for 0.4 s, so a round never measures the previous one's backlog. Latency samples
+client-side overhead, and on a small machine the clients, not the server, may be what
+is slow: at 500 screens they use more than a core. Before each round the bench waits
+until no screen has received anything for 0.4 s and the clients' process used under a
+tenth of a core meanwhile, so a round never measures the previous one's backlog (the
+silence alone was not enough: khidmat's rounds send more, and a call then queued
+behind the clients' reading of the last round's events). Latency samples
 are (round x screen); p50/p99 are over all of them.
 Prints figures only; nothing is asserted.
 """
@@ -228,6 +235,19 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a server so far, master and workers."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -347,13 +367,19 @@ class Screens:
             self._got(i)
 
     def wait_quiet(self, quiet: float = 0.4, timeout: float = 60) -> None:
-        """Until no screen has received anything for ``quiet`` seconds: the previous
-        round's events (start, complete, queue and counter changes) are all delivered."""
+        """Until no screen has received anything for ``quiet`` seconds and this process
+        (all the clients) used under a tenth of a core meanwhile: the previous round's
+        events (start, complete, queue and counter changes) are all delivered and handled.
+        The clients' silence alone is not enough: with hundreds of them in this process on
+        a small machine, they are still reading a backlog when none has handled anything
+        for a while, and the next call would queue behind it."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
-            if time.perf_counter() - self.last_message >= quiet:
+            cpu, began = time.process_time(), time.perf_counter()
+            time.sleep(quiet)
+            busy = (time.process_time() - cpu) / (time.perf_counter() - began)
+            if time.perf_counter() - self.last_message >= quiet and busy < 0.1:
                 return
-            time.sleep(0.05)
 
     def _got(self, i: int) -> None:
         now = time.perf_counter()
@@ -387,6 +413,12 @@ class Result:
     missed: int = 0  # a screen that had not received the call 15 s after the request
     dropped: int = 0  # screens no longer connected at the end of the row
     kib_per_screen: float = float("nan")  # server resident memory added per connected screen
+    measured_s: float = 0.0  # wall time of the rounds (from each request to its last screen)
+    server_cpu_s: float = 0.0  # the server's CPU meanwhile
+    clients_cpu_s: float = 0.0  # this process's (the screens') CPU meanwhile
+
+    def cores(self, cpu_s: float) -> float:
+        return cpu_s / self.measured_s if self.measured_s else float("nan")
 
 
 def measure_round(
@@ -424,6 +456,12 @@ class Khidmat:
         self.counter_id = next(c["id"] for c in counters if c["number"] == 1)
         self.post(f"/api/v1/counters/{self.counter_id}/open", "clerk1")
         self.token_id: int | None = None
+        self.issue()
+
+    def issue(self) -> None:
+        """The next call's token, issued before the screens go quiet: its own events (the
+        queue summary to every screen) are not the call's to wait behind."""
+        self.post("/api/v1/centres/demo/tokens", "kiosk", {"service": "character"})
 
     def get(self, path: str, who: str) -> Any:
         r = self.http.get(self.url + path, headers={"Authorization": f"Bearer {self.keys[who]}"}, timeout=30)
@@ -438,7 +476,6 @@ class Khidmat:
         return r
 
     def trigger(self) -> float:
-        self.post("/api/v1/centres/demo/tokens", "kiosk", {"service": "character"})
         sent = time.perf_counter()
         r = self.post(f"/api/v1/counters/{self.counter_id}/call-next", "clerk1")
         self.token_id = r.json()["id"]
@@ -447,6 +484,7 @@ class Khidmat:
     def after(self) -> None:
         self.post(f"/api/v1/tokens/{self.token_id}/start", "clerk1")
         self.post(f"/api/v1/tokens/{self.token_id}/complete", "clerk1")
+        self.issue()
 
 
 @dataclass
@@ -516,7 +554,13 @@ def run(workdir: Path, sizes: list[int], rounds: int, threads: int, args: argpar
                 row.results[n].kib_per_screen = (rss_kib(pid_of[row.name]) - before) / n
                 for _ in range(rounds):
                     screens.wait_quiet()
-                    measure_round(row.results[n], screens, row.trigger, row.after)
+                    res = row.results[n]
+                    wall, server, clients = time.perf_counter(), cpu_seconds(pid_of[row.name]), time.process_time()
+                    measure_round(res, screens, row.trigger, lambda: None)
+                    res.measured_s += time.perf_counter() - wall
+                    res.server_cpu_s += cpu_seconds(pid_of[row.name]) - server
+                    res.clients_cpu_s += time.process_time() - clients
+                    row.after()
                 row.results[n].dropped = sum(1 for c in screens.clients if not c.connected)
                 screens.close()
                 time.sleep(1.0)
@@ -580,7 +624,7 @@ def main() -> None:
     print("call request sent -> token_called received by every screen (ms; samples = calls x screens)")
     header = (
         f"{'screens':>7}  {'row':<8} {'p50':>8} {'p99':>8} {'max':>8} {'request p50':>12}"
-        f" {'missed':>7} {'dropped':>8} {'KiB/screen':>10} {'p99/floor':>9}"
+        f" {'missed':>7} {'dropped':>8} {'KiB/screen':>10} {'p99/floor':>9} {'server':>7} {'screens':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -593,6 +637,7 @@ def main() -> None:
                 f"{n:>7}  {name:<8} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f} {max(lat, default=float('nan')):>8.1f}"
                 f" {pct(res.request_ms, 50):>12.1f} {res.missed:>7} {res.dropped:>8}"
                 f" {res.kib_per_screen:>10.1f} {pct(lat, 99) / floor_p99:>9.2f}"
+                f" {res.cores(res.server_cpu_s):>7.2f} {res.cores(res.clients_cpu_s):>8.2f}"
             )
     print()
     print("khidmat: POST call-next (dispatch + audit, its events to every screen, espeak-ng after commit)")
@@ -602,6 +647,8 @@ def main() -> None:
     print("disconnected by the end of the row (e.g. a ping timeout on a swamped machine)")
     print("KiB/screen: the server's resident memory (master and workers) added by connecting the screens,")
     print("per screen. p99/floor: the row's p99 over the bare broadcast's p99 at the same size.")
+    print("server, screens: cores used while calls were measured (from each request to its last screen),")
+    print("by the server (master and workers) and by this process (every screen's client).")
     print(f"request p50: the HTTP call's own round trip. Total run {time.monotonic() - started:.0f} s.")
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} before and "
