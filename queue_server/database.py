@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 
@@ -166,10 +166,8 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def ended(dbapi_connection: Any) -> None:
-        try:
+        with suppress(NotImplementedError):  # (an ad hoc connection, the engine's first: never held)
             release(dbapi_connection)
-        except NotImplementedError:  # (an ad hoc connection, the engine's first: never held)
-            pass
 
     def do_commit(dbapi_connection: Any) -> None:
         try:
