@@ -31,6 +31,7 @@ from queue_server.models import (
     TokenState,
     WorkProfileEntry,
 )
+from queue_server.models.types import UTCDateTime
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
     counter_for_update,
@@ -246,6 +247,9 @@ def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> T
     ).one_or_none()
 
 
+# Typed: inside coalesce() a bare bindparam has no type, so its datetime would go to the
+# driver as it is (aware, not the naive UTC every other write stores: UTCDateTime).
+_NOW = bindparam("now", type_=UTCDateTime())
 _TAKE = (
     update(Token)
     .where(Token.id == bindparam("token_id"), Token.state == TokenState.WAITING)
@@ -253,8 +257,8 @@ _TAKE = (
         state=TokenState.CALLED,
         counter_id=bindparam("to_counter"),  # (a column's own name is reserved in SET)
         target_counter_id=None,
-        called_at=bindparam("now"),
-        first_called_at=func.coalesce(Token.first_called_at, bindparam("now")),
+        called_at=_NOW,
+        first_called_at=func.coalesce(Token.first_called_at, _NOW),
     )
     .returning(Token)
     .execution_options(synchronize_session=False, populate_existing=True)
