@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, g, request, session
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
@@ -377,9 +377,14 @@ def requires(*kinds: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 
 def _new_session() -> None:
-    """Start afresh (no session fixation); the CSRF token is renewed with it."""
+    """Start afresh (no session fixation); the CSRF token is renewed with it, at once:
+    every version of the cookie from this answer on holds it. A page's requests that
+    overlap (each answer refreshes the signed cookie) could otherwise put back a version
+    taken before a later one added it, and the page's next change would be refused for a
+    missing token (the kiosk's first issue after pairing, now and then)."""
     session.clear()
     g.pop("csrf_token", None)  # flask-wtf caches the signed token for the request
+    generate_csrf()
 
 
 def login_session(staff: Staff) -> None:

@@ -228,6 +228,25 @@ def test_kiosk_page_shows_pairing_until_paired_then_the_services(
         assert served.status_code == 200, asset
 
 
+def test_an_answer_overlapping_the_pairing_cannot_drop_the_pages_csrf_token(
+    app: Flask, client: FlaskClient, keys: dict[str, str]
+) -> None:
+    """Each answer refreshes the signed session cookie, so a page's overlapping requests
+    leave the browser whichever version answered last. From the pairing answer on, every
+    version holds the CSRF token: the pairing's cookie, put back after the kiosk page's,
+    still lets the kiosk issue (it was refused for a missing token, now and then, in the
+    browser test that pairs a new centre's kiosk)."""
+    browser = KioskBrowser(app, client)
+    assert browser.open().status_code == 401  # the pairing screen
+    assert browser.pair(keys["kiosk"]).status_code == 200
+    paired = client.get_cookie("session")
+    assert paired is not None
+    assert browser.open().status_code == 200  # the kiosk page, with its CSRF token
+    client.set_cookie("session", paired.value)  # an overlapping answer puts the pairing's back
+    answer = browser.issue("character", key="tap-overlap-01")
+    assert answer.status_code == 201, answer.get_json()
+
+
 def test_kiosk_unknown_centre_is_a_clear_404(kiosk: KioskBrowser) -> None:
     page = kiosk.open(centre="nowhere")
     assert page.status_code == 404
