@@ -421,9 +421,7 @@ class Result:
         return cpu_s / self.measured_s if self.measured_s else float("nan")
 
 
-def measure_round(
-    result: Result, screens: Screens, trigger: Callable[[], float], after: Callable[[], None]
-) -> None:
+def measure_round(result: Result, screens: Screens, trigger: Callable[[], float]) -> None:
     """One call: ``trigger`` sends the request and returns the perf_counter time it was sent."""
     screens.arm()
     sent = trigger()
@@ -433,7 +431,6 @@ def measure_round(
             result.missed += 1
         else:
             result.latencies_ms.append((t - sent) * 1000)
-    after()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -556,7 +553,7 @@ def run(workdir: Path, sizes: list[int], rounds: int, threads: int, args: argpar
                     screens.wait_quiet()
                     res = row.results[n]
                     wall, server, clients = time.perf_counter(), cpu_seconds(pid_of[row.name]), time.process_time()
-                    measure_round(res, screens, row.trigger, lambda: None)
+                    measure_round(res, screens, row.trigger)
                     res.measured_s += time.perf_counter() - wall
                     res.server_cpu_s += cpu_seconds(pid_of[row.name]) - server
                     res.clients_cpu_s += time.process_time() - clients

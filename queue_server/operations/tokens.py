@@ -247,8 +247,8 @@ def _take(session: Session, token_id: int, counter: Counter, now: datetime) -> T
     ).one_or_none()
 
 
-# Typed: inside coalesce() a bare bindparam has no type, so its datetime would go to the
-# driver as it is (aware, not the naive UTC every other write stores: UTCDateTime).
+# Typed: inside coalesce() a bare bindparam has no type of its own, and nothing else would
+# make this one UTCDateTime (aware in Python, naive UTC stored, as every other write).
 _NOW = bindparam("now", type_=UTCDateTime())
 _TAKE = (
     update(Token)

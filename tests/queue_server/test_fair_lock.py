@@ -1,10 +1,12 @@
 """The SQLite write lock of one process (``database.FairLock``): first come, first served;
-a waiter that gives up leaves nobody behind it stuck; never two holders at once."""
+a waiter that gives up leaves nobody behind it stuck; never two holders at once; and
+through an engine, the next writer is let in only once the commit is done."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from queue_server.database import FairLock
 
@@ -86,7 +88,7 @@ def test_sixteen_threads_never_hold_it_at_once_and_all_get_it() -> None:
     assert waiters(lock) == 0
 
 
-def test_the_next_writer_is_let_in_only_once_the_commit_is_done(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_next_writer_is_let_in_only_once_the_commit_is_done(tmp_path: Path) -> None:
     """SQLAlchemy's "commit" event comes before the DBAPI commit: a writer let in there
     would begin while the commit still holds the database, and wait in SQLite's busy
     handler. With SQLite's own busy timeout at 0, any such overlap fails at once."""
@@ -119,7 +121,7 @@ def test_the_next_writer_is_let_in_only_once_the_commit_is_done(tmp_path) -> Non
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
     assert failures == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 360
