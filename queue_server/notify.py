@@ -17,6 +17,7 @@ Delivery starts by itself after each commit that queued something (a background 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy import bindparam, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -138,26 +139,17 @@ def enqueue(
     race for it: ON CONFLICT DO NOTHING, never an error that would undo the caller's
     change). Returns the new row's id, or None when it was queued already."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = (
-        insert(Notification)
-        .values(
-            centre_id=centre_id,
-            token_id=token_id,
-            appointment_id=appointment_id,
-            kind=kind,
-            channel=notifier_for(app).channel,
-            payload=payload,
-            status=NotificationStatus.PENDING,
-            attempts=0,
-            last_error="",
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["token_id", "kind"])  # type: ignore[attr-defined]
-        .returning(Notification.id)
-    )
-    new_id = session.execute(statement).scalar_one_or_none()
+    statement = _enqueue_statement(session.get_bind().dialect.name)
+    values = {
+        "centre_id": centre_id,
+        "token_id": token_id,
+        "appointment_id": appointment_id,
+        "kind": kind,
+        "channel": notifier_for(app).channel,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+    new_id = session.execute(statement, values).scalar_one_or_none()
     if new_id is not None and not session.info.get(_KICK_FLAG):
         session.info[_KICK_FLAG] = True
 
@@ -167,6 +159,26 @@ def enqueue(
 
         after_commit(session, kick)
     return new_id  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=4)
+def _enqueue_statement(dialect: str) -> Any:
+    """``enqueue``'s INSERT, built once per dialect with bound parameters (every call that
+    brings a token near its turn runs it)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    table = Notification.__table__
+    return (
+        insert(table)
+        .values(
+            {name: bindparam(name, type_=table.c[name].type) for name in _ENQUEUED}
+            | {"status": NotificationStatus.PENDING, "attempts": 0, "last_error": ""}
+        )
+        .on_conflict_do_nothing(index_elements=["token_id", "kind"])  # type: ignore[attr-defined]
+        .returning(table.c.id)
+    )
+
+
+_ENQUEUED = ("centre_id", "token_id", "appointment_id", "kind", "channel", "payload", "created_at")
 
 
 @event.listens_for(Session, "after_rollback")

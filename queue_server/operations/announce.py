@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterable
 from functools import partial
 from time import monotonic
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Row, bindparam, case, event, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, case, event, exists, select
 from sqlalchemy.orm import Session, joinedload
 
 from queue_server import estimate, notify, rooms
@@ -271,7 +272,7 @@ def positions_changed(
     for ``queue_changed``."""
     threshold = centre.almost_turn_ahead
     if threshold >= 0:
-        _tell_almost_turn(session, centre, service_id, _first_waiting(session, centre, service_id, min(threshold + 1, LIVE_POSITIONS)))
+        _tell_almost_turn(session, centre, service_id, min(threshold + 1, LIVE_POSITIONS))
     centre_id = centre.id
 
     def build(reader: Session) -> Iterable[Message]:
@@ -332,40 +333,56 @@ def _known_capacities(
     return None if known is None or is_rebuild(reader) else known
 
 
-def _first_waiting(session: Session, centre: Centre, service_id: int, limit: int) -> list[Row[int, str, str]]:
-    """The first ``limit`` waiting tokens of a service, in the order they will be called."""
+def _first_waiting(
+    session: Session, centre: Centre, service_id: int, limit: int, statement: Select[Any] | None = None
+) -> list[Row[Any]]:
+    """The first ``limit`` waiting tokens of a service, in the order they will be called
+    (``statement``: ``_FIRST_WAITING`` or a variant with more columns)."""
     first, last = queue_state.hall_days(centre)
     params = {"centre_id": centre.id, "service_id": service_id, "first": first, "last": last, "limit": limit}
-    return list(session.execute(_FIRST_WAITING, params).all())
+    return list(session.execute(_FIRST_WAITING if statement is None else statement, params).all())
 
 
-_FIRST_WAITING = (  # built once, with bound parameters (every call runs it)
-    select(Token.id, Token.public_code, Token.number)
-    .where(
-        Token.centre_id == bindparam("centre_id"),
-        Token.service_id == bindparam("service_id"),
-        Token.business_day.between(bindparam("first"), bindparam("last")),
-        Token.state == TokenState.WAITING,
+def _first_waiting_statement(*extra: ColumnElement[Any]) -> Select[Any]:
+    """``_first_waiting``'s statement, built once with bound parameters (every call runs it)."""
+    return (
+        select(Token.id, Token.public_code, Token.number, *extra)
+        .where(
+            Token.centre_id == bindparam("centre_id"),
+            Token.service_id == bindparam("service_id"),
+            Token.business_day.between(bindparam("first"), bindparam("last")),
+            Token.state == TokenState.WAITING,
+        )
+        # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
+        .order_by(case((Token.priority == Priority.NORMAL, 1), else_=0), Token.queued_at, Token.id)
+        .limit(bindparam("limit"))
     )
-    # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
-    .order_by(case((Token.priority == Priority.NORMAL, 1), else_=0), Token.queued_at, Token.id)
-    .limit(bindparam("limit"))
+
+
+_FIRST_WAITING = _first_waiting_statement()
+# With whether each was told "almost your turn" already: one statement, not two, per call.
+_FIRST_WAITING_TOLD = _first_waiting_statement(
+    exists()
+    .where(Notification.token_id == Token.id, Notification.kind == ALMOST_TURN)
+    .correlate(Token)
+    .label("told")
 )
 
 
-def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: list[Row[int, str, str]]) -> None:
-    near = {row.id: (ahead, row) for ahead, row in enumerate(rows)}
-    if not near:
+def _tell_almost_turn(session: Session, centre: Centre, service_id: int, limit: int) -> None:
+    """Queue "almost your turn" for each of the first ``limit`` waiting tokens of the
+    service not told yet (``notify.enqueue`` keeps it to once per token even in a race)."""
+    rows = _first_waiting(session, centre, service_id, limit, _FIRST_WAITING_TOLD)
+    if all(row.told for row in rows):
         return
-    told = set(session.scalars(_TOLD_ALMOST_TURN, {"token_ids": list(near)}))
     service = session.get(Service, service_id)
-    for token_id, (ahead, row) in near.items():
-        if token_id in told:
+    for ahead, row in enumerate(rows):
+        if row.told:
             continue
         notify.enqueue(
             session,
             centre_id=centre.id,
-            token_id=token_id,
+            token_id=row.id,
             kind=ALMOST_TURN,
             payload={
                 "number": row.number,
@@ -375,11 +392,6 @@ def _tell_almost_turn(session: Session, centre: Centre, service_id: int, rows: l
                 "service_ur": service.name_ur if service else "",
             },
         )
-
-
-_TOLD_ALMOST_TURN = select(Notification.token_id).where(
-    Notification.kind == ALMOST_TURN, Notification.token_id.in_(bindparam("token_ids", expanding=True))
-)
 
 
 def counter_changed(session: Session, counter: Counter) -> None:
