@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from queue_server.actors import Actor
 from queue_server.audit_verify import chain_hash
@@ -66,7 +66,15 @@ _ADVANCE_HEAD = (
     .values(last_seq=_HEADS.c.last_seq + 1)
     .returning(_HEADS.c.last_seq, _HEADS.c.last_hash)
 )
-_SET_HEAD_HASH = update(_HEADS).where(_HEADS.c.centre_id == bindparam("head_centre")).values(last_hash=bindparam("digest"))
+_SET_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.centre_id == bindparam("head_centre"))
+    .values(last_seq=bindparam("seq"), last_hash=bindparam("digest"))
+)
+# session.info: centre id -> (the (sub)transaction that appended last, its seq and hash).
+# A second event of one operation (start opens a request, complete closes one) then costs
+# its record and the head's new values: two statements, not three.
+_KNOWN_HEADS = "khidmat_chain_heads"
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 AppendHook = Callable[[Session, str, int], None]
@@ -99,12 +107,21 @@ def append_event(
     # The head row is read and written through its table too, never as a ChainHead object
     # (verify_chain reads it afresh). Flush first: the caller's changes go before the record.
     session.flush()
-    head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
-    if head is None:
-        session.execute(insert(_HEADS).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
-        seq, prev = 1, GENESIS_HASH
+    own = session() if isinstance(session, scoped_session) else session  # (the app's is scoped)
+    transaction = own.get_nested_transaction() or own.get_transaction()
+    known: dict[int, tuple[object, int, str]] = session.info.setdefault(_KNOWN_HEADS, {})
+    held = known.get(centre_id)
+    if held is not None and held[0] is transaction:
+        # This transaction appended last, in this same (sub)transaction, and holds the head
+        # since (its row lock on PostgreSQL, the writer's lock on SQLite): no need to read it.
+        seq, prev = held[1] + 1, held[2]
     else:
-        seq, prev = head
+        head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
+        if head is None:
+            session.execute(insert(_HEADS).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
+            seq, prev = 1, GENESIS_HASH
+        else:
+            seq, prev = head
     digest = record_hash(
         prev,
         centre_id=centre_id,
@@ -131,7 +148,9 @@ def append_event(
         "hash": digest,
     }
     event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
-    session.execute(_SET_HEAD_HASH, {"head_centre": centre_id, "digest": digest})
+    # The head is exact after every append (a checkpoint may read it in the same transaction).
+    session.execute(_SET_HEAD, {"head_centre": centre_id, "seq": seq, "digest": digest})
+    known[centre_id] = (transaction, seq, digest)
     for hook in _on_append:
         hook(session, kind, centre_id)
     return Event(id=event_id, **fields)
@@ -150,32 +169,38 @@ class ChainReport:
         return self.broken_seq is None
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # (a savepoint's end is told apart by its own identity)
+        session.info.pop(_KNOWN_HEADS, None)
+
+
 def verify_chain(session: Session, centre_id: int) -> ChainReport:
     """Recompute the centre's chain; name the first record that does not fit."""
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
     rows = session.execute(select(Event).where(Event.centre_id == centre_id).order_by(Event.seq)).scalars()
-    for event in rows.yield_per(2000):
-        if event.seq != expected_seq:
-            return ChainReport(centre_id, checked, expected_seq, event.id, "missing record")
-        if event.prev_hash != prev:
-            return ChainReport(centre_id, checked, event.seq, event.id, "previous hash differs")
+    for record in rows.yield_per(2000):
+        if record.seq != expected_seq:
+            return ChainReport(centre_id, checked, expected_seq, record.id, "missing record")
+        if record.prev_hash != prev:
+            return ChainReport(centre_id, checked, record.seq, record.id, "previous hash differs")
         digest = record_hash(
             prev,
-            centre_id=event.centre_id,
-            seq=event.seq,
-            at=event.at,
-            kind=event.kind,
-            actor=event.actor,
-            token_id=event.token_id,
-            counter_id=event.counter_id,
-            service_id=event.service_id,
-            data=event.data,
+            centre_id=record.centre_id,
+            seq=record.seq,
+            at=record.at,
+            kind=record.kind,
+            actor=record.actor,
+            token_id=record.token_id,
+            counter_id=record.counter_id,
+            service_id=record.service_id,
+            data=record.data,
         )
-        if digest != event.hash:
-            return ChainReport(centre_id, checked, event.seq, event.id, "content altered")
-        prev = event.hash
+        if digest != record.hash:
+            return ChainReport(centre_id, checked, record.seq, record.id, "content altered")
+        prev = record.hash
         expected_seq += 1
         checked += 1
     head = session.get(ChainHead, centre_id, populate_existing=True)  # as it is now, not as loaded

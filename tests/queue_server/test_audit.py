@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from queue_server import operations as ops
 from queue_server.actors import SYSTEM, Actor
-from queue_server.audit import verify_chain
+from queue_server.audit import append_event, verify_chain
 from queue_server.models import Centre, Counter, Event
+from queue_server.unit_of_work import savepoint
 
 
 @pytest.fixture
@@ -57,6 +59,40 @@ def test_an_intact_chain_verifies(session: Session, centre: Centre, history: Non
     report = verify_chain(session, centre.id)
     total = session.scalar(select(func.count()).select_from(Event).where(Event.centre_id == centre.id))
     assert report.ok and report.checked == total >= 1 + 5 + 3 * 3
+
+
+def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is_noticed(
+    session: Session, centre: Centre
+) -> None:
+    """A second event of one transaction takes its place in the chain from the first's, not
+    from the head row read again; an event in a savepoint that was undone is not taken
+    for the last one (the next reads the head afresh)."""
+    advances: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.startswith("UPDATE event_chain_heads") and "RETURNING" in statement:
+            advances.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        append_event(session, centre.id, "note_a", SYSTEM)
+        append_event(session, centre.id, "note_b", SYSTEM)
+        assert len(advances) == 1
+        with contextlib.suppress(LookupError), savepoint(session):
+            append_event(session, centre.id, "note_undone", SYSTEM)
+            raise LookupError
+        append_event(session, centre.id, "note_c", SYSTEM)
+        session.commit()
+        append_event(session, centre.id, "note_d", SYSTEM)  # a new transaction: the head is read
+        session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(advances) == 4  # the first, the savepoint's, after it, the next transaction's
+    kinds = session.scalars(select(Event.kind).where(Event.centre_id == centre.id).order_by(Event.seq)).all()
+    assert kinds[-4:] == ["note_a", "note_b", "note_c", "note_d"]
+    report = verify_chain(session, centre.id)
+    assert report.ok and report.checked == len(kinds)
 
 
 def test_the_database_refuses_edits_and_deletions(session: Session, history: None) -> None:
