@@ -87,6 +87,10 @@ class Config:
     # often per centre: the minutes of a later change follow at most this late
     # (queue_server/operations/announce.py); 0: a forecast for every change.
     SCREEN_ESTIMATES_SECONDS = 2.0
+    # A centre's queue summary (its counts and estimates, to every screen) is built at most
+    # this often per process: a change in a burst is shown with the next one, at most this
+    # late (queue_server/operations/announce.py); 0: a summary after every change.
+    QUEUE_SUMMARY_SECONDS = 0.5
     # PostgreSQL ends a transaction left idle this long (its client is gone); 0: never.
     PG_IDLE_IN_TRANSACTION_SECONDS = 15.0
     # A write statement in a read (a GET request, a screen's join, a read model): logged;

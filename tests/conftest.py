@@ -216,6 +216,8 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         # every summary with its own forecast, whatever the pace of the test
         # (tests/queue_server/test_publish.py tests the screens' estimates kept for a while)
         "SCREEN_ESTIMATES_SECONDS": 0,
+        # and a summary after every change (the same test checks a burst's, held back)
+        "QUEUE_SUMMARY_SECONDS": 0,
     }
 
 

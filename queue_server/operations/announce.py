@@ -93,16 +93,50 @@ def queue_changed(
     last change (they are then a picture of the queue as committed)."""
     centre_id = centre.id
     publish_built(
-        session, lambda reader: _queue_summary(reader, centre_id, capacities), key=("queue_changed", centre_id)
+        session, lambda reader: _settled_summary(reader, centre_id, capacities), key=("queue_changed", centre_id)
     )
+
+
+# A burst of changes, a summary or two --------------------------------------------------
+#
+# A summary is a read model of the whole centre (its counts, estimates and next tokens,
+# about 7.5 KB to every screen), and a busy centre changes many times a second: eight
+# counters calling, the kiosks issuing. A change finds the centre's summary built here
+# less than QUEUE_SUMMARY_SECONDS ago: it builds none, and the worker of the screens'
+# estimates owes the centre one at that age (``EstimatesWorker``), which then shows every
+# change since. The first change after a quiet spell builds at once, so the screens of a
+# calm centre see each change with it; those of a busy one at most that many seconds late.
+# The call itself (``token_called``, the counter's card) is never held back. 0: a summary
+# for every change.
+
+_SUMMARIES = "khidmat_queue_summaries"  # app.extensions: centre id -> monotonic() of its last summary built here
+
+
+def _settled_summary(
+    reader: Session, centre_id: int, capacities: queue_state.Capacities | None = None
+) -> list[Message]:
+    """``_queue_summary`` after a commit, unless one was built here too recently (above)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settle = float(app.config.get("QUEUE_SUMMARY_SECONDS", 0) or 0)
+    last = app.extensions.get(_SUMMARIES, {}).get(centre_id)
+    if settle > 0 and last is not None and monotonic() - last < settle and _watched_centre(centre_id):
+        _estimates_worker(app).owe(centre_id, last + settle)
+        return []
+    return _queue_summary(reader, centre_id, capacities)
+
+
+def _watched_centre(centre_id: int) -> bool:
+    return any(watched(room) for room in rooms.centre_rooms(centre_id))
 
 
 def _queue_summary(
     reader: Session, centre_id: int, capacities: queue_state.Capacities | None = None
 ) -> list[Message]:
     targets = rooms.centre_rooms(centre_id)
-    if not any(watched(room) for room in targets):  # no screen: the observers only
+    if not _watched_centre(centre_id):  # no screen: the observers only
         return [Message("queue_changed", (), {"centre_id": centre_id}, centre_id=centre_id)]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app.extensions.setdefault(_SUMMARIES, {})[centre_id] = monotonic()
     found = _centre(reader, centre_id)
     if found is None:
         return []
@@ -183,9 +217,10 @@ def token_estimated(session: Session, centre_id: int, token_id: int, seconds: fl
 
 
 class EstimatesWorker(Worker):
-    """Builds the summary of each centre whose screens were shown a reused forecast, once
-    it is due (``_kept_forecast``): folded, like a commit, into a build of the same
-    summary running then."""
+    """Builds the summary of each centre whose screens were shown a reused forecast, or
+    were not sent one for a change in a burst (``_settled_summary``), once it is due
+    (``_kept_forecast``): folded, like a commit, into a build of the same summary running
+    then."""
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app, "screen estimates", interval_key=None, default_interval=1.0, until_idle=True)
@@ -193,8 +228,10 @@ class EstimatesWorker(Worker):
         self._due_lock = threading.Lock()
 
     def owe(self, centre_id: int, due: float) -> None:
+        """The centre is owed a fresh summary at ``due`` (or at the sooner instant it is
+        owed one already)."""
         with self._due_lock:
-            if centre_id in self._due:
+            if centre_id in self._due and self._due[centre_id] <= due:
                 return
             self._due[centre_id] = due
         self.wake()

@@ -207,6 +207,61 @@ def test_the_screens_estimates_are_kept_a_few_seconds_and_the_last_change_follow
         remove_sink(sent.append)
 
 
+def test_a_burst_of_changes_shows_its_summary_at_most_every_queue_summary_seconds(
+    app: Flask, session: Session, centre: Centre, clerk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first change after a quiet spell sends the centre's summary with it; a change
+    less than QUEUE_SUMMARY_SECONDS after that summary sends none (the call's own messages
+    still go at once), and the centre is owed one at that age, which shows every change
+    since. Where no screen watches, the observers' bare message is never held back."""
+    app.config["QUEUE_SUMMARY_SECONDS"] = 10
+    clock = [500.0]
+    monkeypatch.setattr(announce, "monotonic", lambda: clock[0])
+    sent: list[Message] = []
+    add_sink(sent.append, watching=lambda room: room.startswith("centre:"))  # the screens
+
+    def summaries() -> list[dict[str, int]]:
+        shown = [m for m in sent if m.event == "queue_changed" and "services" in m.payload]
+        sent.clear()
+        return [{s["code"]: s["waiting"] for s in m.payload["services"]} for m in shown]
+
+    try:
+        worker = announce._estimates_worker(app)
+        counter = next(c for c in centre.counters if c.number == 1)
+        run_in_transaction(lambda s: operations.open_counter(s, counter.id, clerk))
+        assert [s["character"] for s in summaries()] == [0]
+        clock[0] = 600.0
+        make_token(session, centre)
+        assert [s["character"] for s in summaries()] == [1], "the first change: at once"
+        clock[0] += 3
+        for _ in range(2):
+            make_token(session, centre)
+        assert summaries() == [] and worker.owed() == {centre.id: 610.0}, "a burst: none now"
+        clock[0] += 1
+        called = run_in_transaction(lambda s: operations.call_next(s, counter.id, clerk))
+        assert called is not None and [m.event for m in sent if m.event == "token_called"] == ["token_called"]
+        assert summaries() == [] and worker.owed() == {centre.id: 610.0}
+        clock[0] = 609.0
+        assert worker.run_once() is True and sent == [], "not due yet"
+        clock[0] = 610.0
+        assert worker.run_once() is False and worker.owed() == {}
+        assert [s["character"] for s in summaries()] == [2], "three issued, one called since"
+        clock[0] = 621.0
+        make_token(session, centre)
+        assert [s["character"] for s in summaries()] == [3], "quiet for longer: at once again"
+    finally:
+        remove_sink(sent.append)
+    observed: list[Message] = []
+    add_sink(observed.append, watching=publish.observes_only)  # (no screen: the observers only)
+    try:
+        clock[0] += 1
+        make_token(session, centre)
+        make_token(session, centre)
+    finally:
+        remove_sink(observed.append)
+    assert [m.payload for m in observed if m.event == "queue_changed"] == [{"centre_id": centre.id}] * 2
+
+
 def test_a_summary_the_worker_folds_into_another_build_is_of_its_own_centre(
     app: Flask, session: Session, centre: Centre
 ) -> None:
