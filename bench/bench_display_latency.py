@@ -69,6 +69,9 @@ import requests  # noqa: E402
 import socketio  # noqa: E402
 
 THREADS = 600
+# Silence that ends a round: longer than a burst's owed queue summary takes to come
+# (queue_server.config.Config.QUEUE_SUMMARY_SECONDS, 0.5 s by default).
+QUIET_SECONDS = 0.8
 ROOM = "centre:1:display"
 SAMPLE_TOKEN = {
     "token": {
@@ -366,10 +369,12 @@ class Screens:
         if any(name == "token_called" for name, _ in items):
             self._got(i)
 
-    def wait_quiet(self, quiet: float = 0.4, timeout: float = 60) -> None:
+    def wait_quiet(self, quiet: float = QUIET_SECONDS, timeout: float = 60) -> None:
         """Until no screen has received anything for ``quiet`` seconds and this process
         (all the clients) used under a tenth of a core meanwhile: the previous round's
         events (start, complete, queue and counter changes) are all delivered and handled.
+        (``quiet`` is longer than the server's QUEUE_SUMMARY_SECONDS: the summary a change
+        in a burst owes its centre comes that late, and belongs to the previous round.)
         The clients' silence alone is not enough: with hundreds of them in this process on
         a small machine, they are still reading a backlog when none has handled anything
         for a while, and the next call would queue behind it."""
