@@ -35,6 +35,13 @@ class Clerk:
         self.username = username
         self.dropping = False  # while True, live events to this tab are lost (a stale console)
         self.dropped: list[str] = []
+        # While True, the server's answer to a request's detail is held back until the answer
+        # to the next advance has passed it: the server answers each message in its own
+        # thread, so a detail read before an advance can arrive after the advance's answer.
+        self.late_details = False
+        self.detail_asks: set[str] = set()
+        self.advance_asks: set[str] = set()
+        self.held: list[str | bytes] = []
         page.route_web_socket("**/socket.io/**", self._route)
 
     def _route(self, ws: WebSocketRoute) -> None:
@@ -48,12 +55,25 @@ class Clerk:
             if self.dropping and any(text.startswith(f'42["{name}"') for name in DROPPED):
                 self.dropped.append(text)
                 return
+            answer = ack_id(text, "43")
+            if answer in self.detail_asks:
+                self.held.append(message)
+                return
             ws.send(message)
+            if answer in self.advance_asks:
+                for late in self.held:
+                    ws.send(late)
+                self.held.clear()
 
         def from_page(message: str | bytes) -> None:
             text = message if isinstance(message, str) else ""
             if self.dropping and ('"action":"state"' in text or '["join"' in text):
                 return
+            asked = ack_id(text, "42")
+            if self.late_details and asked and '"action":"request_detail"' in text:
+                self.detail_asks.add(asked)
+            if self.late_details and asked and '"action":"request_advance"' in text:
+                self.advance_asks.add(asked)
             server.send(message)
 
         server.on_message(from_server)
@@ -109,6 +129,15 @@ class Clerk:
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / name))
+
+
+def ack_id(text: str, kind: str) -> str:
+    """The acknowledgement id of a Socket.IO packet of ``kind`` (42: an event asking for an
+    answer, 43: the answer), or "" when it is not such a packet."""
+    if not text.startswith(kind):
+        return ""
+    digits = text[2:].split("[", 1)[0]
+    return digits if digits.isdigit() else ""
 
 
 def token(server: Any, token_id: int) -> dict[str, Any]:
@@ -282,6 +311,7 @@ def test_a_full_morning_with_two_clerks_by_keyboard(live_server: Any, new_page: 
         # Ready while the citizen waits: the collection call; the display hears "collection".
         one.press("1")
         expect(one.page.locator("#request-panel")).to_have_class("panel request selected")
+        one.late_details = True  # the detail the collection call's state asks for answers late
         one.press("l")
         one.expect_toast("called back to collect")
         expect(one.page.locator("#request-state")).to_have_attribute("data-state", "ready")
@@ -294,6 +324,8 @@ def test_a_full_morning_with_two_clerks_by_keyboard(live_server: Any, new_page: 
         assert "Ali Khan" not in everything and "1234567" not in everything
         one.press("a")  # the citizen collected it
         expect(one.page.locator("#request-state")).to_have_attribute("data-state", "delivered")
+        assert one.detail_asks and not one.held, "the late detail came after the advance's answer"
+        one.late_details = False
         one.press("Escape")
         expect(one.page.locator("#requests")).not_to_contain_text("35202")
 

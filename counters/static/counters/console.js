@@ -18,6 +18,7 @@
   var dialog = null;         // {onKey(ev)} while a dialog is open
   var refusal = null;        // {onEnter()} while the console is refused
   var selected = null;       // a request chosen from the list (its detail), or null: the current one
+  var chosenAt = 0;          // bumped whenever `selected` is set: a detail asked for before is stale
   var formFor = null;        // request id the form shows
   var dirty = false;         // the form has changes not saved yet
   var refreshTimer = null;
@@ -185,7 +186,7 @@
     if (selected) {
       var still = s.requests.filter(function (r) { return r.id === selected.id; })[0];
       var current = s.current && s.current.request;
-      if (current && current.id === selected.id) selected = null;
+      if (current && current.id === selected.id) choose(null);
       else if (still && still.state !== selected.state) loadSelected(selected.id);
     }
     render();
@@ -369,9 +370,17 @@
   }
 
   // Requests --------------------------------------------------------------------------
+  // The server answers a console's messages each in its own thread, so a detail asked for
+  // before an action can come back after the action's own answer: only the newest counts.
+  function choose(request) {
+    chosenAt++;
+    selected = request;
+  }
   function loadSelected(id) {
+    var asked = ++chosenAt;
     return send("request_detail", { request: id }).then(function (reply) {
-      if (reply && reply.ok) { selected = reply.request; dirty = false; formFor = null; render(); }
+      if (asked !== chosenAt) return;
+      if (reply && reply.ok) { choose(reply.request); dirty = false; formFor = null; render(); }
       else if (reply) toast(reply.message, "error");
     });
   }
@@ -419,7 +428,7 @@
       if (!reply.ok) { showFieldError(reply); return; }
       dirty = false;
       formFor = null;
-      if (wasSelected) selected = reply.request;
+      if (wasSelected) choose(reply.request);
       render();
       toast(r.state === "open" ? T.recorded : T.saved, "ok");
       if (document.activeElement) document.activeElement.blur();
@@ -430,7 +439,7 @@
     if (!r) { toast(T.nothing_selected, "error"); return Promise.resolve(null); }
     var wasSelected = !!selected;
     return act(action, Object.assign({ request: r.id, expect: r.state }, extra || {})).then(function (reply) {
-      if (reply && reply.ok && wasSelected) { selected = reply.request; formFor = null; dirty = false; render(); }
+      if (reply && reply.ok && wasSelected) { choose(reply.request); formFor = null; dirty = false; render(); }
       return reply;
     });
   }
@@ -734,13 +743,13 @@
     }
     if (ev.ctrlKey || ev.altKey || ev.metaKey || !state) return;
     if (ev.key === "Escape") {
-      if (selected) { selected = null; formFor = null; dirty = false; render(); }
+      if (selected) { choose(null); formFor = null; dirty = false; render(); }
       return;
     }
     var d = digitOf(ev);
     if (d !== null) {
       ev.preventDefault();
-      if (d === 0) { selected = null; formFor = null; dirty = false; render(); return; }
+      if (d === 0) { choose(null); formFor = null; dirty = false; render(); return; }
       var r = state.requests[d - 1];
       if (r) loadSelected(r.id);
       return;
@@ -762,7 +771,7 @@
         if (refusal || dialog || !state || k.classList.contains("off")) return;
         var code = codes[k.dataset.action];
         if (code === "Escape") {
-          if (selected) { selected = null; formFor = null; dirty = false; render(); }
+          if (selected) { choose(null); formFor = null; dirty = false; render(); }
           return;
         }
         if (KEYS[code]) KEYS[code]();
