@@ -146,9 +146,10 @@ def forecast(
     ordered = sorted(snapshot.waiting, key=lambda c: (c.queued_at, c.token_id))
     for cand in ordered:
         groups[(cand.service_id, cand.is_priority, cand.target_counter_id)].append(cand)
+    served = {s for c in snapshot.counters for s in c.weights}
     next_ghost = -1
     for service_id, is_priority in dict.fromkeys(new):
-        if not snapshot.serves(service_id):
+        if service_id not in served:
             continue
         ghost = dispatch.Candidate(next_ghost, service_id, now, is_priority)
         ghosts[next_ghost] = (service_id, is_priority)
@@ -158,8 +159,7 @@ def forecast(
     pending = {
         c.token_id
         for c in ordered
-        if (c.target_counter_id in counter_ids)
-        or (c.target_counter_id is None and snapshot.serves(c.service_id))
+        if (c.target_counter_id in counter_ids) or (c.target_counter_id is None and c.service_id in served)
     }
     pending.update(ghosts)
     if until is not None:
@@ -167,11 +167,35 @@ def forecast(
     waits: dict[int, float] = {}
     new_waits: dict[tuple[int, bool], float] = {}
 
-    # Expected arrivals, evenly spread at each service's recent rate.
-    gaps = {s: 60.0 / r for s, r in snapshot.arrivals_per_minute.items() if r > 0 and snapshot.serves(s)}
+    # Expected arrivals, evenly spread at each service's recent rate: the k-th of a service
+    # comes at gap / 2 + k × gap, at the back of its normal queue. The queue is first come,
+    # first served, so only its head is ever compared: an arrival is made when its queue
+    # has run empty and it is due, not before (a long queue keeps most of them unmade).
+    gaps = {s: 60.0 / r for s, r in snapshot.arrivals_per_minute.items() if r > 0 and s in served}
     next_arrival = {s: gap / 2 for s, gap in gaps.items() if gap / 2 <= ARRIVALS_SECONDS}
-    arrival_id = -1_000_000
-    soonest = min(next_arrival.values(), default=math.inf)  # (most calls see no arrival due)
+    made = dict.fromkeys(next_arrival, 0)
+    stream = {s: n for n, s in enumerate(next_arrival)}
+    for s in next_arrival:  # every queue exists from the start
+        groups.setdefault((s, False, None), deque())
+
+    def heads(queues: list[tuple[deque[dispatch.Candidate], int | None]], t: float) -> list[dispatch.Candidate]:
+        """The first of each queue, an empty one first given its stream's arrival if due."""
+        out = []
+        for q, s in queues:
+            if not q and s is not None:
+                at = next_arrival.get(s)
+                if at is not None and at <= t:
+                    # the id orders arrivals of one instant the same in every play
+                    arrival_id = -1_000_000 - made[s] * len(stream) - stream[s]
+                    q.append(dispatch.Candidate(arrival_id, s, now + timedelta(seconds=at)))
+                    made[s] += 1
+                    if at + gaps[s] <= ARRIVALS_SECONDS:
+                        next_arrival[s] = at + gaps[s]
+                    else:
+                        del next_arrival[s]
+            if q:
+                out.append(q[0])
+        return out
 
     heap: list[tuple[float, int, int]] = []
     views: dict[int, dispatch.CounterView] = {}
@@ -191,38 +215,23 @@ def forecast(
         heapq.heappush(heap, (free_in, i, i))
     tie = len(snapshot.counters)
     # counter index -> the queues it may call from (eligibility depends on the service and
-    # the target only, never on the streak), rebuilt when a group is added
-    eligible: dict[int, list[deque[dispatch.Candidate]]] = {}
-    known_groups = len(groups)
+    # the target only, never on the streak), each with the service of its arrivals (or None)
+    eligible: dict[int, list[tuple[deque[dispatch.Candidate], int | None]]] = {}
 
     while pending and heap:
         t, _, i = heapq.heappop(heap)
         if t > HORIZON_SECONDS:
             break
-        if soonest <= min(t, ARRIVALS_SECONDS):  # the expected arrivals up to t join their queue
-            for s, at in next_arrival.items():
-                while at <= min(t, ARRIVALS_SECONDS):
-                    groups[(s, False, None)].append(
-                        dispatch.Candidate(arrival_id, s, now + timedelta(seconds=at))
-                    )
-                    arrival_id -= 1
-                    at += gaps[s]
-                next_arrival[s] = at
-            next_arrival = {s: at for s, at in next_arrival.items() if at <= ARRIVALS_SECONDS}
-            soonest = min(next_arrival.values(), default=math.inf)
         view = views[i]
-        if len(groups) != known_groups:  # a new group (an arrival's service): sort it in
-            known_groups = len(groups)
-            eligible = {}
         if i not in eligible:
             eligible[i] = [
-                q
-                for (sid, _, target), q in groups.items()
+                (q, sid if not is_priority and target is None and sid in gaps else None)
+                for (sid, is_priority, target), q in groups.items()
                 if dispatch.is_eligible(dispatch.Candidate(0, sid, now, False, target), view)
             ]
         at_us = now_us + timedelta(seconds=t) // _MICROSECOND
         # Only the queues this counter may call from: the rule would drop the others' heads.
-        chosen = dispatch.choose_eligible([q[0] for q in eligible[i] if q], view, at_us)
+        chosen = dispatch.choose_eligible(heads(eligible[i], t), view, at_us)
         while chosen is not None and chosen.token_id in ghosts:
             # A token issued now is a probe: its figure is when it would be called; then it
             # is gone without taking the counter's time or turn, so the tokens that exist
@@ -230,9 +239,10 @@ def forecast(
             new_waits[ghosts[chosen.token_id]] = t
             groups[(chosen.service_id, chosen.is_priority, None)].popleft()
             pending.discard(chosen.token_id)
-            chosen = dispatch.choose_eligible([q[0] for q in eligible[i] if q], view, at_us)
+            chosen = dispatch.choose_eligible(heads(eligible[i], t), view, at_us)
         if chosen is None:
-            # Idle until the next expected arrival this counter may serve, if any.
+            # Idle until the next expected arrival this counter may serve, if any (its
+            # queues are empty, so none of them is due yet).
             later = [at for s, at in next_arrival.items() if s in view.weights]
             if later:
                 tie += 1

@@ -97,6 +97,31 @@ def test_expected_arrivals_of_a_heavier_service_push_a_light_one_back() -> None:
     assert quiet is not None and busy is not None and busy > quiet
 
 
+def test_an_expected_arrival_is_made_only_once_its_queue_has_run_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forecast compares only the first of each queue, so the arrivals expected behind a
+    long one are not made (each is a Candidate to build: an issue in a busy morning made
+    hundreds of them before); once a queue runs empty, its due arrival is made."""
+    from queue_server import dispatch
+
+    made: list[int] = []
+    real = dispatch.Candidate
+
+    def counting(token_id: int, *rest: object) -> Candidate:
+        if token_id <= -1_000_000:  # an expected arrival
+            made.append(token_id)
+        return real(token_id, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatch, "Candidate", counting)
+    counter = ForecastCounter(7, {A: 1, B: 1})
+    waiting = [Candidate(i, A, ago(60 - i / 10)) for i in range(1, 101)]  # 100 x 5 min = 500 min
+    result = forecast(snap([counter], waiting, arrivals_per_minute={A: 2.0, B: 2.0}), [(A, False)])
+    assert result.waits[100] == 99 * 300.0
+    # 2 x 240 arrivals were due within the two hours the rates are trusted for; made: B's
+    # first (its queue is empty from the start: it loses every call to A's old tokens) and
+    # A's first (its queue runs empty when the probe of a new token of A is called).
+    assert made == [-1_000_001, -1_000_000]
+
+
 def test_as_minutes_rounds_to_nearest() -> None:
     assert (as_minutes(None), as_minutes(29.0), as_minutes(31.0), as_minutes(600.0)) == (None, 0, 1, 10)
 
