@@ -35,11 +35,12 @@ after connecting the screens gives the memory per screen.
 All clients live in this one process (a thread or two each), so both rows carry the same
 client-side overhead, and on a small machine the clients, not the server, may be what
 is slow: at 500 screens they use more than a core. Before each round the bench waits
-until no screen has received anything for 0.4 s and the clients' process used under a
-tenth of a core meanwhile, so a round never measures the previous one's backlog (the
-silence alone was not enough: khidmat's rounds send more, and a call then queued
-behind the clients' reading of the last round's events). Latency samples
-are (round x screen); p50/p99 are over all of them.
+until no screen has received anything for ``QUIET_SECONDS`` (0.8 s: the server's
+``QUEUE_SUMMARY_SECONDS`` plus 0.3 s, so the summary a burst owes its centre belongs to
+the round before) and the clients' process used under a tenth of a core meanwhile, so a
+round never measures the previous one's backlog (the silence alone was not enough:
+khidmat's rounds send more, and a call then queued behind the clients' reading of the
+last round's events). Latency samples are (round x screen); p50/p99 are over all of them.
 Prints figures only; nothing is asserted.
 """
 
