@@ -16,12 +16,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, request
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from queue_server import database
 from queue_server.errors import N_, Conflict, DomainError
 from queue_server.extensions import db
+from queue_server.models import Centre, Service
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,6 +216,27 @@ def transactional(view: Callable[..., T]) -> Callable[..., T]:
         return run_in_transaction(lambda _session: view(*args, **kwargs))
 
     return wrapper
+
+
+# A transaction keeps the centres and services it loaded until it ends. The identity map
+# holds objects only weakly, so a row a check loaded and let go of was read again by the
+# next lookup of it in the same transaction (a kiosk's issue read its centre twice in its
+# checks and once more for the ticket; an issue's answer read its service again). Only
+# these small, rarely changed rows are held: never the tokens or events a report streams,
+# nor a counter, which is read again under its lock to see its latest state.
+_HELD = "khidmat_held_rows"
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _hold(session: Session, instance: object) -> None:
+    if isinstance(instance, (Centre, Service)):
+        session.info.setdefault(_HELD, []).append(instance)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _let_go(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
 
 
 def current_session() -> Session:

@@ -6,14 +6,16 @@ or ``end_reading``, and nest with ``savepoint``."""
 from __future__ import annotations
 
 import ast
+import gc
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from queue_server import operations
@@ -25,6 +27,7 @@ from queue_server.extensions import db
 from queue_server.models import Centre, Counter, Priority, Staff
 from queue_server.publish import Message, add_sink, publish, publish_built, remove_sink
 from queue_server.read import queue_state
+from queue_server.seed import SeedResult
 from queue_server.unit_of_work import end_reading, reading, run_in_transaction, savepoint
 from tests.support.factories import make_token, open_counter
 
@@ -105,6 +108,40 @@ def test_a_savepoint_is_undone_alone(app: Flask, session: Session, centre: Centr
 
     run_in_transaction(work)
     assert _name(session, centre_id) == "Outer"
+
+
+def test_a_transaction_reads_a_centre_once_but_a_counter_each_time_it_is_looked_up(
+    session: Session, demo: SeedResult
+) -> None:
+    """The identity map holds rows only weakly: a centre or service a check let go of is
+    kept until the transaction ends, not read again by the next lookup; a counter is read
+    again every time (under its lock, its latest state)."""
+    centre_id, counter_id = session.execute(
+        select(Centre.id, Counter.id).join(Counter, Counter.centre_id == Centre.id).limit(1)
+    ).one()
+    session.commit()
+    session.expunge_all()  # (nothing the fixtures loaded stays in the session)
+    tables: list[str] = []
+
+    def read(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = re.search(r"\bFROM\s+(\w+)", statement)
+        if statement.startswith("SELECT") and found:
+            tables.append(found.group(1))
+
+    def look_up_three_times(s: Session) -> None:
+        for _ in range(3):
+            assert s.get_one(Centre, centre_id).code == "demo"  # let go of at once
+            assert s.get_one(Counter, counter_id).centre_id == centre_id
+            gc.collect()
+
+    event.listen(db.engine, "before_cursor_execute", read)
+    try:
+        run_in_transaction(look_up_three_times)
+        run_in_transaction(look_up_three_times)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", read)
+    assert tables.count("centres") == 2, tables  # once in each transaction
+    assert tables.count("counters") == 6, tables
 
 
 def another_writer_renames(app: Flask, centre_id: int, name: str = "Written") -> bool:
