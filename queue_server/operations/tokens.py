@@ -348,7 +348,7 @@ def call_specific(session: Session, counter_id: int, token_id: int, actor: Actor
 
 def _announce_call(session: Session, token: Token, counter: Counter, kind: str) -> None:
     announce.token_called(session, token, kind)  # (one estimate, after the commit, serves
-    announce.queue_changed(session, counter.centre)  # both of these)
+    announce.queue_changed(session, counter.centre, after_call=True)  # both of these)
     announce.counter_now_serving(session, counter, token)
 
 

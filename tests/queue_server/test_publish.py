@@ -213,7 +213,8 @@ def test_a_burst_of_changes_shows_its_summary_at_most_every_queue_summary_second
     """The first change after a quiet spell sends the centre's summary with it; a change
     less than QUEUE_SUMMARY_SECONDS after that summary sends none (the call's own messages
     still go at once), and the centre is owed one at that age, which shows every change
-    since. Where no screen watches, the observers' bare message is never held back."""
+    since. A call after a quiet spell goes alone and is owed its summary likewise. Where no
+    screen watches, the observers' bare message is never held back."""
     app.config["QUEUE_SUMMARY_SECONDS"] = 10
     clock = [500.0]
     monkeypatch.setattr(announce, "monotonic", lambda: clock[0])
@@ -249,6 +250,17 @@ def test_a_burst_of_changes_shows_its_summary_at_most_every_queue_summary_second
         clock[0] = 621.0
         make_token(session, centre)
         assert [s["character"] for s in summaries()] == [3], "quiet for longer: at once again"
+        run_in_transaction(lambda s: operations.no_show(s, called.id, clerk))  # (the queue is as it was)
+        clock[0] = 660.0
+        run_in_transaction(lambda s: operations.call_next(s, counter.id, clerk))
+        assert [m.event for m in sent if m.event == "token_called"] == ["token_called"]
+        assert summaries() == [] and worker.owed() == {centre.id: 670.0}, "a call: its summary after it"
+        clock[0] = 665.0
+        make_token(session, centre)
+        assert summaries() == [] and worker.owed() == {centre.id: 670.0}, "in the call's window"
+        clock[0] = 670.0
+        assert worker.run_once() is False and worker.owed() == {}
+        assert [s["character"] for s in summaries()] == [3], "one called, one issued"
     finally:
         remove_sink(sent.append)
     observed: list[Message] = []
