@@ -57,7 +57,7 @@ class CounterView:
     fairness_k: float | None = None
     target_seconds: Mapping[int, float] = field(default_factory=lambda: NO_TARGETS)
 
-    @cached_property  # (the forecast asks it at every call it replays)
+    @property
     def top_weight(self) -> int:
         return max(self.weights.values(), default=1)
 
