@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from types import MappingProxyType
 
 NO_TARGETS: Mapping[int, float] = MappingProxyType({})
@@ -40,10 +39,16 @@ class Candidate:
     is_priority: bool = False
     target_counter_id: int | None = None
 
-    @cached_property
+    @property
     def queued_us(self) -> int:
-        """``queued_at`` in whole microseconds (``microseconds``), computed once."""
-        return microseconds(self.queued_at)
+        """``queued_at`` in whole microseconds (``microseconds``), computed once. Kept in
+        the instance's ``__dict__`` by hand: Python 3.11's ``cached_property`` takes one lock
+        shared by every instance, which the request threads (dispatch) and the screens'
+        estimates worker (the forecast) took turns at."""
+        found: int | None = self.__dict__.get("_queued_us")
+        if found is None:
+            found = self.__dict__["_queued_us"] = microseconds(self.queued_at)
+        return found
 
 
 @dataclass(frozen=True)
