@@ -104,9 +104,6 @@ class QueueSnapshot:
     def mean_seconds(self, service_id: int) -> float:
         return self.service_seconds.get(service_id, DEFAULT_SERVICE_SECONDS)
 
-    def serves(self, service_id: int) -> bool:
-        return any(service_id in c.weights for c in self.counters)
-
 
 DEFAULT_SERVICE_SECONDS = 360.0
 _MICROSECOND = timedelta(microseconds=1)

@@ -105,7 +105,6 @@ def issue_token(
     token = Token(
         centre_id=centre.id,
         service_id=service.id,
-        service=service,  # (the answer shows it: not read again)
         origin_service_id=service.id,
         business_day=day,
         seq=seq,
