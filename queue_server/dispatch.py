@@ -38,17 +38,12 @@ class Candidate:
     queued_at: datetime
     is_priority: bool = False
     target_counter_id: int | None = None
+    # ``queued_at`` in whole microseconds (``microseconds``), set once: the rule compares it
+    # for every call the forecast replays, where a property's call cost more than the rest.
+    queued_us: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def queued_us(self) -> int:
-        """``queued_at`` in whole microseconds (``microseconds``), computed once. Kept in
-        the instance's ``__dict__`` by hand: Python 3.11's ``cached_property`` takes one lock
-        shared by every instance, which the request threads (dispatch) and the screens'
-        estimates worker (the forecast) took turns at."""
-        found: int | None = self.__dict__.get("_queued_us")
-        if found is None:
-            found = self.__dict__["_queued_us"] = microseconds(self.queued_at)
-        return found
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "queued_us", microseconds(self.queued_at))
 
 
 @dataclass(frozen=True)
@@ -61,16 +56,21 @@ class CounterView:
     # seconds. A service without a target is never overdue.
     fairness_k: float | None = None
     target_seconds: Mapping[int, float] = field(default_factory=lambda: NO_TARGETS)
+    top_weight: int = field(init=False, repr=False, compare=False)  # (asked at every call replayed)
 
-    @property
-    def top_weight(self) -> int:
-        return max(self.weights.values(), default=1)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "top_weight", max(self.weights.values(), default=1))
 
 
 def is_eligible(candidate: Candidate, counter: CounterView) -> bool:
-    if candidate.target_counter_id is not None:
-        return candidate.target_counter_id == counter.counter_id
-    return candidate.service_id in counter.weights
+    return may_call(counter, candidate.service_id, candidate.target_counter_id)
+
+
+def may_call(counter: CounterView, service_id: int, target_counter_id: int | None) -> bool:
+    """Whether ``counter`` may call the tokens of a service sent to a counter (or to none)."""
+    if target_counter_id is not None:
+        return target_counter_id == counter.counter_id
+    return service_id in counter.weights
 
 
 def guard_active(candidates: list[Candidate], counter: CounterView) -> bool:
@@ -107,7 +107,8 @@ def _key(
     top = counter.top_weight if fairness_k is not None else 1
 
     def key(c: Candidate) -> tuple[bool, bool, float, int, int]:
-        waited = (now_us - c.queued_us) / 1_000_000
+        queued = c.queued_us
+        waited = (now_us - queued) / 1_000_000
         if waited < 0.0:
             waited = 0.0
         weight = weights.get(c.service_id, 1)
@@ -119,7 +120,7 @@ def _key(
             c.target_counter_id == counter_id,
             c.is_priority and not ignore_priority,
             waited * weight,
-            -c.queued_us,
+            -queued,
             -c.token_id,
         )
 

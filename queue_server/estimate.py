@@ -211,6 +211,7 @@ def forecast(
             free_in = max(mean - c.busy_seconds, MIN_RESIDUAL_SHARE * mean)
         heapq.heappush(heap, (free_in, i, i))
     tie = len(snapshot.counters)
+    means = snapshot.service_seconds  # (``mean_seconds`` of each call, without its call)
     # counter index -> the queues it may call from (eligibility depends on the service and
     # the target only, never on the streak), each with the service of its arrivals (or None)
     eligible: dict[int, list[tuple[deque[dispatch.Candidate], int | None]]] = {}
@@ -224,7 +225,7 @@ def forecast(
             eligible[i] = [
                 (q, sid if not is_priority and target is None and sid in gaps else None)
                 for (sid, is_priority, target), q in groups.items()
-                if dispatch.is_eligible(dispatch.Candidate(0, sid, now, False, target), view)
+                if dispatch.may_call(view, sid, target)
             ]
         at_us = now_us + timedelta(seconds=t) // _MICROSECOND
         # Only the queues this counter may call from: the rule would drop the others' heads.
@@ -253,7 +254,7 @@ def forecast(
             waits[chosen.token_id] = t
         pending.discard(chosen.token_id)
         tie += 1
-        heapq.heappush(heap, (t + snapshot.mean_seconds(chosen.service_id), tie, i))
+        heapq.heappush(heap, (t + means.get(chosen.service_id, DEFAULT_SERVICE_SECONDS), tie, i))
     return Forecast(waits, new_waits)
 
 
