@@ -155,11 +155,12 @@ def read_only_requests(app: Flask) -> None:
 @contextmanager
 def reading_beside(session: Session) -> Iterator[Session]:
     """A read-only session of its own beside ``session``, for what is built after its
-    commit (a session may emit nothing more inside its after-commit hook)."""
+    commit (a session may emit nothing more inside its after-commit hook). It begins at its
+    first statement, which must come inside ``database.read_only()`` (as every builder
+    runs: ``publish``), so that on SQLite it takes no write lock; a commit whose builders
+    all find nobody watching then costs no connection, BEGIN or ROLLBACK more."""
     reader = Session(bind=session.get_bind(), expire_on_commit=False, autoflush=False)
     try:
-        with database.read_only():
-            reader.connection()  # begun now, as a read: on SQLite no write lock
         yield reader
     finally:
         with contextlib.suppress(DBAPIError):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from queue_server import operations, publish, rooms
@@ -119,6 +119,46 @@ def test_with_no_tracking_page_of_the_centre_open_a_call_reads_no_positions(
     assert rooms.tracking(centre.id) in asked
     assert not [room for room in asked if room.startswith("token:")]
     assert read == [1]  # (once, in the transaction: the "almost your turn" notices; not in the build)
+
+def test_a_reader_begins_only_for_a_builder_that_reads_and_then_as_a_read(
+    app: Flask, session: Session, centre: Centre
+) -> None:
+    """After a commit, builders share a read-only session. It takes its connection at its
+    first statement: builders that find nobody watching (most commits of a busy centre)
+    cost no connection, BEGIN or ROLLBACK, and one that reads begins as a read (on SQLite
+    a plain BEGIN: no write lock, which the next writer would wait for)."""
+    centre_id = centre.id
+    end_reading()
+    checkouts: list[int] = []
+    begins: list[str] = []
+
+    def checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    def statement(_conn: Any, _cursor: Any, text: str, *_rest: Any) -> None:
+        if text.startswith("BEGIN"):
+            begins.append(text)
+
+    def commit_with(build: Any) -> tuple[int, list[str]]:
+        checkouts.clear()
+        begins.clear()
+        run_in_transaction(lambda s: publish_built(s, build, key=("probe", centre_id)))
+        return len(checkouts), list(begins)
+
+    codes: list[str] = []
+    event.listen(db.engine, "checkout", checkout)
+    event.listen(db.engine, "before_cursor_execute", statement)
+    try:
+        idle = commit_with(lambda reader: [])
+        reading = commit_with(lambda reader: codes.append(reader.get(Centre, centre_id).code) or [])
+    finally:
+        event.remove(db.engine, "checkout", checkout)
+        event.remove(db.engine, "before_cursor_execute", statement)
+    assert codes == [centre.code]
+    assert reading[0] == idle[0] + 1, (idle, reading)  # the reader's connection, only when it reads
+    if db.engine.dialect.name == "sqlite":
+        assert reading[1] == [*idle[1], "BEGIN"]  # (the writer's own BEGIN, if any, and the reader's)
+
 
 def test_a_room_is_watched_when_a_socket_of_this_process_is_in_it(
     app: Flask, session: Session, centre: Centre
