@@ -142,13 +142,6 @@ def resolve_caller(db_session: Session) -> tuple[Actor | None, Any, str]:
 
 
 # --- resolved credentials, cached per process ---------------------------------------------
-# Every request names its caller; looking the key (or the session's staff row) up each
-# time cost a query, and on SQLite that query opened the request's write transaction before
-# any work. A resolved credential is kept for CREDENTIAL_CACHE_SECONDS. forget_credentials()
-# is the one invalidation: a commit that changed a staff member, an API key or a device
-# (revoking, deactivating, a new password) calls it; another process forgets at the latest
-# when its entry expires. Unknown keys are never cached.
-# --- resolved credentials, cached per process ---------------------------------------------
 # Every request names its caller; looking the key (or the session) up each time cost
 # queries, and on SQLite they opened the request's write transaction before any work. A
 # resolved credential is kept for CREDENTIAL_CACHE_SECONDS. forget_credentials() is the one
@@ -170,6 +163,9 @@ class Caller:
 
 
 _credentials: dict[tuple[str, str, str], tuple[float, Caller]] = {}
+# (database, key hash) -> until when, and the address the key was last seen using as the
+# database had it (note_key_address): kept as long as a credential, forgotten with them.
+_addresses: dict[tuple[str, str], tuple[float, str]] = {}
 _credentials_lock = threading.Lock()
 _generation = [0]
 
@@ -178,6 +174,7 @@ def forget_credentials() -> None:
     """Drop every credential this process resolved: the next request looks it up again."""
     with _credentials_lock:
         _credentials.clear()
+        _addresses.clear()
         _generation[0] += 1
 
 
@@ -283,20 +280,31 @@ def current_caller() -> tuple[Actor | None, Any]:
 
 def note_key_address(owner: Any, key: str, address: str, *, in_own_transaction: bool = True) -> None:
     """A key used from a new address is an audited event (HTTP and sockets), written only
-    when the address changed (its first use included), so a key used from one place costs
-    one read per use. ``owner``: the key's Device or Staff row, or for a staff key a
-    function that loads it (only needed when the address changed). In its own unit of
-    work, or (``in_own_transaction=False``) in the caller's, so that a refused call rolls
-    the record back with everything else."""
+    when the address changed (its first use included). ``owner``: the key's Device or Staff
+    row, or for a staff key a function that loads it (only needed when the address
+    changed). In its own unit of work, or (``in_own_transaction=False``) in the caller's,
+    so that a refused call rolls the record back with everything else.
+
+    A key used again from the address the database had for it is remembered for
+    CREDENTIAL_CACHE_SECONDS: its next uses from there read nothing (a read per request was
+    3.5 % of a busy server's time). Any other address is read afresh, so a key moving
+    between addresses is recorded at every move; only a move made through another process
+    back to the address remembered here is seen late, at the first use after it expires."""
     from queue_server.unit_of_work import run_in_transaction
 
     address = (address or "?")[:64]
-    last = (
-        owner.last_address
-        if isinstance(owner, Device)
-        else db.session.scalar(_KEY_ADDRESS, {"key_hash": key_hash(key)})
-    )
+    hashed = key_hash(key)
+    memo = (str(db.engine.url), hashed)
+    now = time.monotonic()
+    seen = _addresses.get(memo)
+    if seen is not None and seen[0] > now and seen[1] == address:
+        return
+    last = owner.last_address if isinstance(owner, Device) else db.session.scalar(_KEY_ADDRESS, {"key_hash": hashed})
     if last == address:
+        with _credentials_lock:
+            if len(_addresses) >= _CACHE_LIMIT:
+                _addresses.clear()
+            _addresses[memo] = (now + CREDENTIAL_CACHE_SECONDS, address)
         return
     if callable(owner):
         owner = owner()

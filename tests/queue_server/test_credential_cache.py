@@ -82,3 +82,37 @@ def test_an_unknown_key_is_refused_every_time(client: FlaskClient, keys: dict[st
     for _ in range(2):
         answer = client.get("/api/v1/me", headers=bearer("kq_staff_not-a-key"))
         assert answer.status_code == 401
+
+
+def test_a_key_used_again_from_its_address_reads_nothing_and_every_move_is_recorded(
+    app: Flask, client: FlaskClient, session: Session, keys: dict[str, str]
+) -> None:
+    """A staff key's address is read at a write request until a use from the address the
+    database has for it; then uses from there read nothing until the credentials are
+    forgotten (or CREDENTIAL_CACHE_SECONDS pass). A use from any other address is read, so
+    moving away and back is recorded each time."""
+    from queue_server.models import Event
+
+    auth.forget_credentials()
+    seen = _statements(app)
+
+    def issue_from(address: str) -> int:
+        """Issue a token from ``address``; how many times the key's address was read."""
+        before = len(seen)
+        r = client.post(
+            "/api/v1/centres/demo/tokens",
+            headers=bearer(keys["manager"]),
+            json={"service": "character"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        assert r.status_code == 201, r.get_json()
+        return sum(s.lstrip().startswith("SELECT staff_api_keys.last_address ") for s in seen[before:])
+
+    reads = [issue_from(a) for a in ("10.0.0.5", "10.0.0.5", "10.0.0.5", "10.0.0.9", "10.0.0.5", "10.0.0.5")]
+    assert reads == [1, 1, 0, 1, 1, 1]  # (new, confirmed, remembered, moved, moved back, confirmed)
+    assert issue_from("10.0.0.5") == 0
+    auth.forget_credentials()
+    assert issue_from("10.0.0.5") == 1
+    session.expire_all()
+    moves = session.scalars(select(Event.data).where(Event.kind == "key_used_from_new_address").order_by(Event.seq))
+    assert [m["address"] for m in moves] == ["10.0.0.5", "10.0.0.9", "10.0.0.5"]
