@@ -295,7 +295,9 @@ def call_next(session: Session, counter_id: int, actor: Actor) -> Token | None:
         for candidate in ranked:
             token = _take(session, candidate.token_id, counter, now)
             if token is not None:
-                counter.priority_streak = dispatch.next_streak(view, candidate)
+                streak = dispatch.next_streak(view, candidate)
+                if streak != counter.priority_streak:  # (unchanged, the counter stays clean: no flush)
+                    counter.priority_streak = streak
                 append_event(
                     session,
                     centre.id,
