@@ -401,21 +401,27 @@ def _first_waiting(
     (``statement``: ``_FIRST_WAITING`` or a variant with more columns)."""
     first, last = queue_state.hall_days(centre)
     params = {"centre_id": centre.id, "service_id": service_id, "first": first, "last": last, "limit": limit}
+    session.flush()  # (a Core statement does not flush what the transaction changed before it)
     return list(session.execute(_FIRST_WAITING if statement is None else statement, params).all())
+
+
+# On the tables, not the mapped classes: plain Core statements (every call runs one) cost less.
+_TOKENS = Token.__table__.c
+_NOTIFICATIONS = Notification.__table__.c
 
 
 def _first_waiting_statement(*extra: ColumnElement[Any]) -> Select[Any]:
     """``_first_waiting``'s statement, built once with bound parameters (every call runs it)."""
     return (
-        select(Token.id, Token.public_code, Token.number, *extra)
+        select(_TOKENS.id, _TOKENS.public_code, _TOKENS.number, *extra)
         .where(
-            Token.centre_id == bindparam("centre_id"),
-            Token.service_id == bindparam("service_id"),
-            Token.business_day.between(bindparam("first"), bindparam("last")),
-            Token.state == TokenState.WAITING,
+            _TOKENS.centre_id == bindparam("centre_id"),
+            _TOKENS.service_id == bindparam("service_id"),
+            _TOKENS.business_day.between(bindparam("first"), bindparam("last")),
+            _TOKENS.state == TokenState.WAITING,
         )
         # The order of queue_state.tokens_ahead: priority first, then original issue time, id.
-        .order_by(case((Token.priority == Priority.NORMAL, 1), else_=0), Token.queued_at, Token.id)
+        .order_by(case((_TOKENS.priority == Priority.NORMAL, 1), else_=0), _TOKENS.queued_at, _TOKENS.id)
         .limit(bindparam("limit"))
     )
 
@@ -424,8 +430,8 @@ _FIRST_WAITING = _first_waiting_statement()
 # With whether each was told "almost your turn" already: one statement, not two, per call.
 _FIRST_WAITING_TOLD = _first_waiting_statement(
     exists()
-    .where(Notification.token_id == Token.id, Notification.kind == ALMOST_TURN)
-    .correlate(Token)
+    .where(_NOTIFICATIONS.token_id == _TOKENS.id, _NOTIFICATIONS.kind == ALMOST_TURN)
+    .correlate(Token.__table__)
     .label("told")
 )
 

@@ -114,21 +114,25 @@ def service_by_code(session: Session, centre: Centre, code: str) -> Service:
     return service
 
 
-def busy_with(session: Session, counter: Counter) -> Token | None:
-    """The token called or being served at this counter, if any."""
-    return session.scalar(_BUSY_WITH, {"counter_id": counter.id})
-
-
-_BUSY_WITH = select(Token).where(Token.counter_id == bindparam("counter_id"), Token.state.in_(AT_COUNTER_STATES))
+# The number of the token called or being served at a counter, if any. On the table, not
+# the mapped class: every call asks it, and a plain Core statement costs less.
+_BUSY_WITH = (
+    select(Token.__table__.c.number)
+    .where(
+        Token.__table__.c.counter_id == bindparam("counter_id"),
+        Token.__table__.c.state.in_(AT_COUNTER_STATES),
+    )
+    .limit(1)
+)
 
 
 def require_free(session: Session, counter: Counter) -> None:
     """A counter takes one citizen at a time: refuse while one is called or served there."""
-    busy = busy_with(session, counter)
+    busy = session.scalar(_BUSY_WITH, {"counter_id": counter.id})
     if busy is not None:
         raise Conflict(
             N_("Counter %(counter)s is still busy with %(number)s: finish it first."),
             code="counter_busy",
             counter=counter.number,
-            number=busy.number,
+            number=busy,
         )
