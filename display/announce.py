@@ -338,13 +338,22 @@ def _to_frames(samples: array.array[int]) -> bytes:
 
 
 def _trim(frames: bytes) -> bytes:
-    """Drop leading and trailing near-silence, keeping a few milliseconds of margin."""
+    """Drop leading and trailing near-silence, keeping a few milliseconds of margin.
+
+    espeak-ng pads its speech with exact silence (a sixth of a call's samples, at the end):
+    those samples are skipped first by ``bytes.lstrip``/``rstrip`` (C loops over zero bytes;
+    a sample is two, so half the count, rounded down, are whole zero samples), and only
+    the rest is scanned. Zero is never loud, so the result is the same."""
     samples = _to_samples(frames)
-    first = _first_loud(samples, forward=True)
+    lead = (len(frames) - len(frames.lstrip(b"\x00"))) // 2
+    tail = (len(frames) - len(frames.rstrip(b"\x00"))) // 2
+    inner = samples[lead : len(samples) - tail]
+    first = _first_loud(inner, forward=True)
     if first is None:
         return b""
-    last = _first_loud(samples, forward=False)
+    last = _first_loud(inner, forward=False)
     assert last is not None
+    first, last = first + lead, last + lead
     margin = round(_TRIM_MARGIN_S * SAMPLE_RATE)
     start = max(first - margin, 0)
     end = min(last + 1 + margin, len(samples))

@@ -412,19 +412,35 @@ def test_audio_for_refuses_non_announcements(announcer: Announcer) -> None:
 # --- trimming and running the speech programs --------------------------------------------
 
 
-@pytest.mark.parametrize(("lead", "tail"), [(0, 0), (1, 1), (255, 257), (256, 256), (3000, 11025)])
-def test_trim_keeps_the_loud_part_and_a_margin(lead: int, tail: int) -> None:
+@pytest.mark.parametrize(
+    ("lead", "tail", "zeros"),
+    [(0, 0, 0), (1, 1, 0), (255, 257, 0), (256, 256, 0), (3000, 11025, 0), (40, 60, 7000), (0, 0, 300)],
+)
+def test_trim_keeps_the_loud_part_and_a_margin(lead: int, tail: int, zeros: int) -> None:
+    """Near-silence around the loud part, and (``zeros``) exact silence around that, as
+    espeak-ng pads its speech; then the loud part starts with a sample whose first byte is
+    zero (1024: bytes 00 04) and the tail ends with one whose last byte is (100: 64 00)."""
     margin = round(announce._TRIM_MARGIN_S * SAMPLE_RATE)
     quiet, loud = [100, -100], [0, 5000, -300, 0, -4000]  # under and over the threshold
-    samples = [quiet[i % 2] for i in range(lead)] + loud + [quiet[i % 2] for i in range(tail)]
+    if zeros:
+        loud = [1024, *loud[1:-1], 2048]
+    samples = (
+        [0] * zeros
+        + [quiet[i % 2] for i in range(lead)]
+        + loud
+        + [quiet[(i + tail + 1) % 2] for i in range(tail)]  # (ends with 100, when there is a tail)
+        + [0] * (zeros + 3)
+    )
     frames = array.array("h", samples).tobytes()
     kept = array.array("h", announce._trim(frames)).tolist()
-    first, last = lead + 1, lead + 4  # the samples over the threshold
+    first, last = (zeros + lead, zeros + lead + 4) if zeros else (lead + 1, lead + 4)  # over the threshold
     assert kept == samples[max(first - margin, 0) : min(last + 1 + margin, len(samples))]
 
 
 def test_trim_of_silence_is_empty() -> None:
     assert announce._trim(array.array("h", [200, -200] * 1000).tobytes()) == b""
+    assert announce._trim(array.array("h", [0] * 500 + [200, -200] * 10 + [0] * 500).tobytes()) == b""
+    assert announce._trim(bytes(1000)) == b""
 
 
 def fake_program(tmp_path: Path, body: str) -> str:
