@@ -77,3 +77,9 @@ class ScopedSequence(db.Model):  # type: ignore[name-defined,misc]
     scope: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last_value: Mapped[int] = mapped_column(default=0)
+
+
+# The table's columns, for plain Core statements on the hot paths (the forecast's snapshot,
+# call-next's reads): they skip the ORM's statement and row handling. (A session still
+# autoflushes before a Core statement, as before an ORM one: SQLAlchemy 2.)
+TOKEN_COLUMNS = Token.__table__.c

@@ -33,6 +33,7 @@ from queue_server.models import (
     Token,
     TokenState,
 )
+from queue_server.models.token import TOKEN_COLUMNS as _TOKENS
 from queue_server.operations import sms
 from queue_server.publish import (
     Message,
@@ -401,12 +402,10 @@ def _first_waiting(
     (``statement``: ``_FIRST_WAITING`` or a variant with more columns)."""
     first, last = queue_state.hall_days(centre)
     params = {"centre_id": centre.id, "service_id": service_id, "first": first, "last": last, "limit": limit}
-    session.flush()  # (a Core statement does not flush what the transaction changed before it)
     return list(session.execute(_FIRST_WAITING if statement is None else statement, params).all())
 
 
-# On the tables, not the mapped classes: plain Core statements (every call runs one) cost less.
-_TOKENS = Token.__table__.c
+# On the tables (``TOKEN_COLUMNS``): plain Core statements, one per call.
 _NOTIFICATIONS = Notification.__table__.c
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from queue_server.actors import Actor
 from queue_server.errors import N_, Conflict, Forbidden, NotFound
 from queue_server.models import Centre, Counter, CounterState, Role, Service, Token
-from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.models.token import AT_COUNTER_STATES, TOKEN_COLUMNS
 
 
 def find_centre(session: Session, code: str) -> Centre | None:
@@ -114,14 +114,11 @@ def service_by_code(session: Session, centre: Centre, code: str) -> Service:
     return service
 
 
-# The number of the token called or being served at a counter, if any. On the table, not
-# the mapped class: every call asks it, and a plain Core statement costs less.
+# The number of the token called or being served at a counter, if any: a plain Core
+# statement on the table (``TOKEN_COLUMNS``), as every call asks it.
 _BUSY_WITH = (
-    select(Token.__table__.c.number)
-    .where(
-        Token.__table__.c.counter_id == bindparam("counter_id"),
-        Token.__table__.c.state.in_(AT_COUNTER_STATES),
-    )
+    select(TOKEN_COLUMNS.number)
+    .where(TOKEN_COLUMNS.counter_id == bindparam("counter_id"), TOKEN_COLUMNS.state.in_(AT_COUNTER_STATES))
     .limit(1)
 )
 

@@ -31,6 +31,7 @@ from queue_server.models import (
     TokenState,
     WorkProfileEntry,
 )
+from queue_server.models.token import TOKEN_COLUMNS as _TOKENS
 from queue_server.models.types import UTCDateTime
 from queue_server.operations import announce
 from queue_server.operations.lookup import (
@@ -157,11 +158,6 @@ def issue_token(
     return IssuedToken(token, ahead, eta)
 
 
-# On the table, not the mapped class: a plain Core statement (every call runs ``_HEADS``) costs
-# less. It runs after the dispatch lock, with nothing of the transaction left to flush.
-_TOKENS = Token.__table__.c
-
-
 def arrived() -> ColumnElement[bool]:
     """Tokens a counter may call: all but those taken from a phone (operations.remote)
     whose citizen has not checked in yet, which are passed over, holding nobody up."""
@@ -191,7 +187,8 @@ def _candidates(
 
 
 def _heads() -> Select[Any]:
-    """``_candidates``' statement (built once, with bound parameters)."""
+    """``_candidates``' statement (built once, with bound parameters), on the table: a plain
+    Core statement (every call runs it)."""
     eligible = (_TOKENS.target_counter_id == bindparam("counter_id")) | (
         _TOKENS.target_counter_id.is_(None) & _TOKENS.service_id.in_(bindparam("service_ids", expanding=True))
     )

@@ -46,6 +46,7 @@ from queue_server.models import (
     WorkProfileEntry,
 )
 from queue_server.models.token import AT_COUNTER_STATES
+from queue_server.models.token import TOKEN_COLUMNS as _TOKENS
 
 RECENT_SERVICES = 20  # counter times per service that the wait estimate averages
 ARRIVAL_WINDOW = timedelta(hours=1)  # the arrivals the forecast expects to continue
@@ -123,7 +124,6 @@ def ahead_in(capacities: Capacities, service_id: int, is_priority: bool) -> int:
 # most changes; building and keying them again each time cost as much as running them).
 # Written on the tables, not the mapped classes: plain Core statements, whose rows (every
 # waiting token, on every issue) cost about a third less to read than through the ORM.
-_TOKENS = Token.__table__.c
 _CENTRE: BindParameter[int] = bindparam("centre_id")
 _IN_HALL = _TOKENS.business_day.between(bindparam("first"), bindparam("last"))
 

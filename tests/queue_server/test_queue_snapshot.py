@@ -52,3 +52,16 @@ def test_a_services_mean_time_is_its_last_twenty_served_in_the_hall_with_the_def
     # a service nobody was served for: its default alone
     untouched = next(code for code in by_code if code not in ("character", "tenant"))
     assert snapshot.service_seconds[by_code[untouched].id] == pytest.approx(default[untouched])
+
+
+def test_the_snapshot_sees_what_its_own_transaction_changed_before_it(session: Session, centre: Centre) -> None:
+    """Its statements are plain Core ones, which the session still autoflushes before: a
+    token that left the queue in this transaction, not flushed yet, is not in the snapshot,
+    and one that came back is."""
+    leaving, staying, returning = (make_token(session, centre, "character") for _ in range(3))
+    returning.state = TokenState.CANCELLED
+    session.commit()
+    queue_state.hall_days(centre)  # (the centre loaded again now, not by the snapshot's reads)
+    leaving.state, returning.state = TokenState.CANCELLED, TokenState.WAITING
+    waiting = {c.token_id for c in queue_state.counter_capacities(session, centre).waiting}
+    assert waiting == {staying.id, returning.id}
