@@ -5,14 +5,21 @@ inside its transaction: a ``Notification`` row is written with the change that c
 so a rolled-back change never notifies and a committed one is never forgotten. After the
 commit, ``deliver_pending`` hands the pending rows to the configured ``Notifier``
 (``KHIDMAT_NOTIFIER``: ``log`` by default, or ``sms`` through an SMPP or HTTP gateway, see
-``queue_server.sms``). Each row is claimed with a conditional UPDATE first, so two
-deliverers never send it twice. A failed send waits (exponential back-off) and is tried
+``queue_server.sms``). The due rows are claimed by one conditional UPDATE first, so two
+deliverers never send one twice; the background worker sends outside any transaction and
+writes the outcomes after, and a claim lost with its process is taken again once its lease
+(``SENDING_LEASE``) ends. A failed send waits (exponential back-off) and is tried
 again up to MAX_ATTEMPTS times; SMS parts the gateway acknowledged are recorded and never
 sent again; delivery receipts mark a message delivered or undelivered.
 
 Delivery starts by itself after each commit that queued something (a background worker,
 ``queue_server.realtime.workers``), except in testing, where the tests call ``deliver_pending`` themselves and read what the
 ``LogNotifier`` recorded.
+
+Size: the outbox's whole life (queuing, the claim, the send outside any transaction, the
+outcome, the receipts and the per-number limit) is one contract with the adapters, kept in
+one place. Debt: the delivery (``claim_due`` … ``record_outcomes``) could be a module of
+its own.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import hashlib
 import hmac
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -213,16 +221,26 @@ def delivery_worker(app: Flask) -> Worker:
 
 
 def _deliver_round(app: Flask) -> bool:
-    """Deliver what is due; whether anything still waits (then the worker goes on)."""
+    """Deliver what is due; whether anything still waits (then the worker goes on). The
+    claim and the outcome are two short transactions, and the sends between them hold none:
+    on SQLite a transaction holds the writer's lock, and every token operation of the
+    server would wait for the gateway's answers."""
     from queue_server.unit_of_work import run_in_transaction
 
     notifier = notifier_for(app)
-    run_in_transaction(lambda s: deliver_pending(s, notifier))
-    return run_in_transaction(lambda s: _still_waiting(s, notifier))
+    claims = run_in_transaction(lambda s: claim_due(s, notifier))
+    send_claimed(notifier, claims)
+
+    def finish(session: Session) -> bool:
+        record_outcomes(session, notifier, claims)
+        return _still_waiting(session, notifier)
+
+    return run_in_transaction(finish)
 
 
 def _still_waiting(session: Session, notifier: Notifier) -> bool:
-    statuses = [NotificationStatus.PENDING]
+    # SENDING too: a claim left by a deliverer that died is sent again once its lease ends.
+    statuses = [NotificationStatus.PENDING, NotificationStatus.SENDING]
     if getattr(notifier, "polls_receipts", False):
         statuses.append(NotificationStatus.SENT)  # a receipt may still come over the link
     recent = utcnow() - timedelta(hours=1)
@@ -239,66 +257,164 @@ def _still_waiting(session: Session, notifier: Notifier) -> bool:
 
 def deliver_pending(session: Session, notifier: Notifier, limit: int = BATCH) -> int:
     """Send pending notifications of the notifier's channel whose back-off has passed,
-    oldest first; return how many left. A failed send waits ``retry_delay`` and is tried
-    again, up to MAX_ATTEMPTS, then marked failed. The caller commits."""
+    oldest first, all in the caller's transaction (the background worker sends between two
+    transactions of its own instead: ``_deliver_round``); return how many left. A failed
+    send waits ``retry_delay`` and is tried again, up to MAX_ATTEMPTS, then marked failed.
+    The caller commits."""
+    claims = claim_due(session, notifier, limit)
+    send_claimed(notifier, claims)
+    return record_outcomes(session, notifier, claims)
+
+
+@dataclass
+class Claim:
+    """One notification claimed for sending, and what became of it."""
+
+    outgoing: OutgoingNotification
+    appointment_id: int | None
+    attempts: int  # this one included
+    last_error: str
+    status: NotificationStatus = NotificationStatus.SENDING
+    recipient_key: str = ""
+    sent_within_hour: int = 0  # to the same number, before this batch
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+# A claim's lease: a notification still SENDING this long after its claim was lost with
+# its deliverer (a crash between the claim and the outcome) and is claimed again. Longer
+# than any batch takes to send, so a live deliverer's claim is never taken from it.
+SENDING_LEASE = timedelta(minutes=15)
+
+_OUTBOX = Notification.__table__.c
+_DUE = (_OUTBOX.channel == bindparam("for_channel")) & or_(
+    (_OUTBOX.status == NotificationStatus.PENDING)
+    & or_(_OUTBOX.next_attempt_at.is_(None), _OUTBOX.next_attempt_at <= bindparam("now")),
+    (_OUTBOX.status == NotificationStatus.SENDING) & (_OUTBOX.next_attempt_at <= bindparam("now")),
+)
+# Built once: every commit that queues a notification starts a round. The condition is
+# checked again on each row as it is updated, so of two deliverers only one claims a row.
+_CLAIM = (
+    update(Notification.__table__)
+    .where(
+        _OUTBOX.id.in_(select(_OUTBOX.id).where(_DUE).order_by(_OUTBOX.id).limit(bindparam("limit")).scalar_subquery()),
+        _DUE,
+    )
+    .values(
+        status=NotificationStatus.SENDING,
+        attempts=_OUTBOX.attempts + 1,
+        next_attempt_at=bindparam("lease_end", type_=_OUTBOX.next_attempt_at.type),
+    )
+    .returning(
+        _OUTBOX.id, _OUTBOX.centre_id, _OUTBOX.token_id, _OUTBOX.kind, _OUTBOX.channel, _OUTBOX.payload,
+        _OUTBOX.appointment_id, _OUTBOX.attempts, _OUTBOX.last_error,
+    )
+)
+_OUTCOME = (
+    update(Notification.__table__)
+    .where(_OUTBOX.id == bindparam("claimed"), _OUTBOX.status == NotificationStatus.SENDING)
+    .values(
+        status=bindparam("outcome", type_=_OUTBOX.status.type),
+        sent_at=bindparam("sent", type_=_OUTBOX.sent_at.type),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("next_attempt", type_=_OUTBOX.next_attempt_at.type),
+        recipient_key=bindparam("key"),
+    )
+)
+
+
+def claim_due(session: Session, notifier: Notifier, limit: int = BATCH) -> list[Claim]:
+    """Claim the due notifications of the notifier's channel (one statement), oldest
+    first, each addressed if the notifier reaches a person: one with nobody to send it to
+    is skipped here, without a send."""
     now = utcnow()
-    ids = session.scalars(
-        select(Notification.id)
-        .where(
-            Notification.status == NotificationStatus.PENDING,
-            Notification.channel == notifier.channel,
-            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-        )
-        .order_by(Notification.id)
-        .limit(limit)
+    rows = session.execute(
+        _CLAIM, {"for_channel": notifier.channel, "now": now, "limit": limit, "lease_end": now + SENDING_LEASE}
     ).all()
-    needs_recipient = bool(getattr(notifier, "needs_recipient", False))
-    delivered = 0
-    for notification_id in ids:
-        claimed = session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.status == NotificationStatus.PENDING)
-            .values(status=NotificationStatus.SENDING, attempts=Notification.attempts + 1)
-            .returning(Notification.attempts)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if claimed is None:
-            continue  # another deliverer has it
-        row = session.get(Notification, notification_id, populate_existing=True)
-        assert row is not None
-        outgoing = OutgoingNotification(
-            row.id, row.centre_id, row.token_id, row.kind, row.channel, dict(row.payload or {})
+    claims = [
+        Claim(
+            OutgoingNotification(row.id, row.centre_id, row.token_id, row.kind, row.channel, dict(row.payload or {})),
+            row.appointment_id,
+            row.attempts,
+            row.last_error,
         )
-        if needs_recipient:
-            outgoing = _addressed(session, row, outgoing)
-            if not outgoing.recipient:
-                row.status = NotificationStatus.SKIPPED
+        for row in sorted(rows, key=lambda row: row.id)  # (RETURNING keeps no order)
+    ]
+    if getattr(notifier, "needs_recipient", False):
+        for claim in claims:
+            claim.outgoing = _addressed(session, claim)
+            if not claim.outgoing.recipient:
+                claim.status = NotificationStatus.SKIPPED
                 continue
-            row.recipient_key = recipient_key(outgoing.recipient)
-            if _over_number_limit(session, row, now):
-                row.status = NotificationStatus.THROTTLED
-                continue
+            claim.recipient_key = recipient_key(claim.outgoing.recipient)
+            claim.sent_within_hour = _sent_within_hour(session, claim.recipient_key, now)
+    return claims
+
+
+def send_claimed(notifier: Notifier, claims: list[Claim]) -> None:
+    """Send each claim still to be sent, noting its outcome on it; touches no database. A
+    number that had its hourly share, counting what this batch sent it, is throttled."""
+    limit = int(current_app.config.get("SMS_PER_NUMBER_PER_HOUR", 6))
+    sent_now: dict[str, int] = defaultdict(int)
+    for claim in claims:
+        if claim.status != NotificationStatus.SENDING:
+            continue
+        if claim.recipient_key and claim.sent_within_hour + sent_now[claim.recipient_key] >= limit:
+            claim.status = NotificationStatus.THROTTLED
+            continue
         try:
-            notifier.send(outgoing)
+            notifier.send(claim.outgoing)
         except NoRecipient:
-            row.status = NotificationStatus.SKIPPED
+            claim.status = NotificationStatus.SKIPPED
             continue
         except Exception as exc:  # an adapter's failure must not lose the notification
-            log.warning("notification %s not sent: %s", row.id, exc)
-            row.last_error = str(exc)[:200]
-            row.status = NotificationStatus.FAILED if claimed >= MAX_ATTEMPTS else NotificationStatus.PENDING
-            row.next_attempt_at = now + retry_delay(claimed)
+            log.warning("notification %s not sent: %s", claim.outgoing.id, exc)
+            claim.last_error = str(exc)[:200]
+            claim.status = NotificationStatus.FAILED if claim.attempts >= MAX_ATTEMPTS else NotificationStatus.PENDING
+            claim.next_attempt_at = utcnow() + retry_delay(claim.attempts)
             continue
-        finally:
-            _record_acks(session, row, outgoing)
-        row.status = NotificationStatus.SENT
-        row.sent_at = utcnow()
-        delivered += 1
+        claim.status = NotificationStatus.SENT
+        claim.sent_at = utcnow()
+        sent_now[claim.recipient_key] += 1
+
+
+def record_outcomes(session: Session, notifier: Notifier, claims: list[Claim]) -> int:
+    """Write what became of the claims (one statement for all), the SMS parts the gateway
+    acknowledged, and the receipts that came meanwhile; how many were sent."""
+    if claims:
+        session.execute(
+            _OUTCOME,
+            [
+                {
+                    "claimed": claim.outgoing.id,
+                    "outcome": claim.status,
+                    "sent": claim.sent_at,
+                    "error": claim.last_error,
+                    "next_attempt": claim.next_attempt_at,
+                    "key": claim.recipient_key,
+                }
+                for claim in claims
+            ],
+        )
+        _expire_loaded(session, claims)
+    for claim in claims:
+        for part, of_parts, message_id in claim.outgoing.acks:
+            session.add(SmsPart(notification_id=claim.outgoing.id, part=part, of_parts=of_parts, message_id=message_id))
+        claim.outgoing.acks.clear()
     session.flush()
     receipts = getattr(notifier, "receipts", None)
     if receipts is not None:
         record_receipts(session, receipts())
-    return delivered
+    return sum(claim.status == NotificationStatus.SENT for claim in claims)
+
+
+def _expire_loaded(session: Session, claims: list[Claim]) -> None:
+    """Rows of these notifications the session holds are read again at their next use (the
+    outcome was written through the table)."""
+    for claim in claims:
+        row = session.identity_map.get(session.identity_key(Notification, claim.outgoing.id))  # type: ignore[arg-type]
+        if row is not None:
+            session.expire(row)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -313,46 +429,41 @@ def recipient_key(phone: str) -> str:
     return hmac.new(secret, phone.encode(), hashlib.sha256).hexdigest()
 
 
-def _addressed(session: Session, row: Notification, outgoing: OutgoingNotification) -> OutgoingNotification:
+def _addressed(session: Session, claim: Claim) -> OutgoingNotification:
     """The outgoing message with its number and language: the number the citizen gave for
     the token, or for a ready document the request's own number."""
+    outgoing = claim.outgoing
     phone, language = "", "ur"
-    if row.appointment_id is not None:
-        booking = session.get(Appointment, row.appointment_id)
+    if claim.appointment_id is not None:
+        booking = session.get(Appointment, claim.appointment_id)
         if booking is not None:
             phone, language = booking.phone, booking.language
-    elif row.token_id is not None:
-        given = session.get(SmsRecipient, row.token_id)
+    elif outgoing.token_id is not None:
+        given = session.get(SmsRecipient, outgoing.token_id)
         if given is not None:
             phone, language = given.phone, given.language
-        elif row.kind == "request_ready":
-            phone = session.scalar(select(ServiceRequest.phone).where(ServiceRequest.token_id == row.token_id)) or ""
-    acked = frozenset(session.scalars(select(SmsPart.part).where(SmsPart.notification_id == row.id)))
+        elif outgoing.kind == "request_ready":
+            phone = (
+                session.scalar(select(ServiceRequest.phone).where(ServiceRequest.token_id == outgoing.token_id)) or ""
+            )
+    acked = frozenset(session.scalars(select(SmsPart.part).where(SmsPart.notification_id == outgoing.id)))
     return OutgoingNotification(
         outgoing.id, outgoing.centre_id, outgoing.token_id, outgoing.kind, outgoing.channel,
         outgoing.payload, recipient=phone, language=language, acked=acked,
     )
 
 
-def _over_number_limit(session: Session, row: Notification, now: datetime) -> bool:
-    limit = int(current_app.config.get("SMS_PER_NUMBER_PER_HOUR", 6))
+def _sent_within_hour(session: Session, key: str, now: datetime) -> int:
     sent = session.scalar(
         select(func.count(Notification.id)).where(
-            Notification.recipient_key == row.recipient_key,
-            Notification.id != row.id,
+            Notification.recipient_key == key,
             Notification.status.in_(
                 (NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.UNDELIVERED)
             ),
             Notification.sent_at >= now - timedelta(hours=1),
         )
     )
-    return int(sent or 0) >= limit
-
-
-def _record_acks(session: Session, row: Notification, outgoing: OutgoingNotification) -> None:
-    for part, of_parts, message_id in outgoing.acks:
-        session.add(SmsPart(notification_id=row.id, part=part, of_parts=of_parts, message_id=message_id))
-    outgoing.acks.clear()
+    return int(sent or 0)
 
 
 def record_receipts(session: Session, receipts: list[Any]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from queue_server import notify, rooms
 from queue_server.api.schemas import TrackOut, TrackRequestOut
+from queue_server.clock import utcnow
 from queue_server.models import (
     Centre,
     Counter,
@@ -410,6 +412,62 @@ def test_a_failing_adapter_keeps_the_notification_then_gives_up(
     assert down.tries == notify.MAX_ATTEMPTS
     assert row.status == NotificationStatus.FAILED and row.attempts == notify.MAX_ATTEMPTS
     assert row.last_error == "gateway down"
+
+
+def test_the_worker_answers_the_gateway_outside_any_transaction(
+    app: Flask, session: Session, centre: Centre, desk: Desk
+) -> None:
+    """A slow gateway holds up no token operation: on SQLite a transaction holds the
+    writer's lock, so a send inside one would make every issue and call wait for it."""
+    notify.enqueue(session, centre_id=centre.id, token_id=None, kind="test", payload={"x": 1})
+    session.commit()
+    sending, issued = threading.Event(), threading.Event()
+
+    class Slow:
+        channel = "log"
+        sent: list[tuple[int, bool]] = []
+
+        def send(self, notification: OutgoingNotification) -> None:
+            sending.set()
+            self.sent.append((notification.id, issued.wait(10)))  # the gateway answers late
+
+    slow = Slow()
+    app.extensions["khidmat_notifier"] = slow
+    try:
+        worker = threading.Thread(target=notify.delivery_worker(app).run_once)
+        worker.start()
+        assert sending.wait(10)
+        desk.issue()  # while the gateway has not answered
+        issued.set()
+        worker.join(20)
+    finally:
+        app.extensions.pop("khidmat_notifier")
+    [(sent_id, issued_meanwhile)] = slow.sent
+    assert issued_meanwhile, "the issue waited for the gateway"
+    session.expire_all()
+    row = session.get(Notification, sent_id)
+    assert row is not None and row.status == NotificationStatus.SENT and row.attempts == 1
+
+
+def test_a_claim_lost_with_its_deliverer_is_sent_again_once_its_lease_ends(
+    app: Flask, session: Session, centre: Centre
+) -> None:
+    notify.enqueue(session, centre_id=centre.id, token_id=None, kind="test", payload={"x": 1})
+    session.commit()
+    log = notifier_for(app)
+    assert isinstance(log, LogNotifier)
+    [claim] = notify.claim_due(session, log)
+    session.commit()  # ... and its process dies before sending
+    assert deliver_pending(session, log) == 0, "another deliverer leaves a live claim alone"
+    session.commit()
+    assert session.get(Notification, claim.outgoing.id).status == NotificationStatus.SENDING
+    with time_machine.travel(utcnow() + notify.SENDING_LEASE + timedelta(seconds=1), tick=False):
+        assert deliver_pending(session, log) == 1
+        session.commit()
+    session.expire_all()
+    row = session.get(Notification, claim.outgoing.id)
+    assert row is not None and row.status == NotificationStatus.SENT and row.attempts == 2
+    assert [n.id for n in log.sent] == [claim.outgoing.id], "sent once"
 
 
 def test_an_unknown_notifier_is_refused_at_first_use(app: Flask) -> None:
