@@ -3,7 +3,9 @@
 Each record's hash covers its own fields and the previous record's hash, so an edited,
 inserted or deleted record breaks the chain from that point (``khidmat audit verify``).
 Appends update the centre's chain head row first, which serialises them per centre on
-PostgreSQL (SQLite serialises every writer already).
+PostgreSQL (SQLite serialises every writer already). A transaction's first append moves
+the head from where this process last committed it, in one conditional UPDATE; only when
+it moved elsewhere meanwhile is it read first.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from queue_server.actors import Actor
@@ -75,6 +79,21 @@ _SET_HEAD = (
 # A second event of one operation (start opens a request, complete closes one) then costs
 # its record and the head's new values: two statements, not three.
 _KNOWN_HEADS = "khidmat_chain_heads"
+# Per engine, the head (seq, hash) of each centre as this process last committed it. A
+# transaction's first append moves the head from there (``_MOVE_HEAD``) instead of reading
+# it first: the UPDATE matches only a head that is exactly that one still, under the same
+# row lock (PostgreSQL) or writer's lock (SQLite) as a read, so a stale guess costs one
+# statement and the head is read as before; nothing is ever appended to a guess.
+_committed_heads: WeakKeyDictionary[Engine, dict[int, tuple[int, str]]] = WeakKeyDictionary()
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(
+        _HEADS.c.centre_id == bindparam("head_centre"),
+        _HEADS.c.last_seq == bindparam("was_seq"),
+        _HEADS.c.last_hash == bindparam("was_hash"),
+    )
+    .values(last_seq=bindparam("seq"), last_hash=bindparam("digest"))
+)
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 AppendHook = Callable[[Session, str, int], None]
@@ -104,6 +123,22 @@ def append_event(
     returned holds its fields and id, outside the session."""
     payload = json.loads(json.dumps(data or {}, default=str))
     at = at or utcnow()
+    label = actor.label
+
+    def sealed(seq: int, prev: str) -> str:
+        return record_hash(
+            prev,
+            centre_id=centre_id,
+            seq=seq,
+            at=at,
+            kind=kind,
+            actor=label,
+            token_id=token_id,
+            counter_id=counter_id,
+            service_id=service_id,
+            data=payload,
+        )
+
     # The head row is read and written through its table too, never as a ChainHead object
     # (verify_chain reads it afresh). Flush first: the caller's changes go before the record.
     session.flush()
@@ -111,35 +146,40 @@ def append_event(
     transaction = own.get_nested_transaction() or own.get_transaction()
     known: dict[int, tuple[object, int, str]] = session.info.setdefault(_KNOWN_HEADS, {})
     held = known.get(centre_id)
+    head_set = False
     if held is not None and held[0] is transaction:
         # This transaction appended last, in this same (sub)transaction, and holds the head
         # since (its row lock on PostgreSQL, the writer's lock on SQLite): no need to read it.
         seq, prev = held[1] + 1, held[2]
+        digest = sealed(seq, prev)
     else:
-        head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
-        if head is None:
-            session.execute(insert(_HEADS).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
-            seq, prev = 1, GENESIS_HASH
-        else:
-            seq, prev = head
-    digest = record_hash(
-        prev,
-        centre_id=centre_id,
-        seq=seq,
-        at=at,
-        kind=kind,
-        actor=actor.label,
-        token_id=token_id,
-        counter_id=counter_id,
-        service_id=service_id,
-        data=payload,
-    )
+        committed = _committed_heads.get(own.get_bind().engine, {}).get(centre_id) if held is None else None
+        if committed is not None:
+            # The head this process committed last: move it from there to this record in
+            # one statement. No row matches when another transaction moved it since.
+            seq, prev = committed[0] + 1, committed[1]
+            digest = sealed(seq, prev)
+            head_set = (
+                session.execute(
+                    _MOVE_HEAD,
+                    {"head_centre": centre_id, "was_seq": seq - 1, "was_hash": prev, "seq": seq, "digest": digest},
+                ).rowcount  # type: ignore[attr-defined]
+                == 1
+            )
+        if not head_set:
+            head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
+            if head is None:
+                session.execute(insert(_HEADS).values(centre_id=centre_id, last_seq=1, last_hash=GENESIS_HASH))
+                seq, prev = 1, GENESIS_HASH
+            else:
+                seq, prev = head
+            digest = sealed(seq, prev)
     fields = {
         "centre_id": centre_id,
         "seq": seq,
         "at": at,
         "kind": kind,
-        "actor": actor.label,
+        "actor": label,
         "token_id": token_id,
         "counter_id": counter_id,
         "service_id": service_id,
@@ -148,12 +188,25 @@ def append_event(
         "hash": digest,
     }
     event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
-    # The head is exact after every append (a checkpoint may read it in the same transaction).
-    session.execute(_SET_HEAD, {"head_centre": centre_id, "seq": seq, "digest": digest})
+    if not head_set:
+        # The head is exact after every append (a checkpoint may read it in the same transaction).
+        session.execute(_SET_HEAD, {"head_centre": centre_id, "seq": seq, "digest": digest})
     known[centre_id] = (transaction, seq, digest)
     for hook in _on_append:
         hook(session, kind, centre_id)
     return Event(id=event_id, **fields)
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_heads(session: Session) -> None:
+    """Keep the heads this transaction committed, for the next one's first append. One
+    left by a savepoint is not kept (it may have been undone): the next append reads it."""
+    known: dict[int, tuple[SessionTransaction, int, str]] | None = session.info.get(_KNOWN_HEADS)
+    if known:
+        committed = _committed_heads.setdefault(session.get_bind().engine, {})
+        for centre_id, (transaction, seq, digest) in known.items():
+            if transaction.parent is None:
+                committed[centre_id] = (seq, digest)
 
 
 @dataclass(frozen=True)

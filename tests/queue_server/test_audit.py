@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from queue_server import audit
 from queue_server import operations as ops
 from queue_server.actors import SYSTEM, Actor
 from queue_server.audit import append_event, verify_chain
@@ -66,15 +67,23 @@ def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is
 ) -> None:
     """A second event of one transaction takes its place in the chain from the first's, not
     from the head row read again; an event in a savepoint that was undone is not taken
-    for the last one (the next reads the head afresh)."""
+    for the last one (the next reads the head afresh). A new transaction moves the head
+    this process committed last without reading it; when the head moved meanwhile (another
+    process), that move matches nothing and the head is read."""
     advances: list[str] = []
+    moves: list[int] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         if statement.startswith("UPDATE event_chain_heads") and "RETURNING" in statement:
             advances.append(statement)
 
+    def moved(_conn: object, _cursor: object, statement: str, _params: object, _context: object, _many: object) -> None:
+        if statement.startswith("UPDATE event_chain_heads") and "last_hash =" in statement:
+            moves.append(_cursor.rowcount)  # type: ignore[attr-defined]
+
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine, "after_cursor_execute", moved)
     try:
         append_event(session, centre.id, "note_a", SYSTEM)
         append_event(session, centre.id, "note_b", SYSTEM)
@@ -84,13 +93,22 @@ def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is
             raise LookupError
         append_event(session, centre.id, "note_c", SYSTEM)
         session.commit()
-        append_event(session, centre.id, "note_d", SYSTEM)  # a new transaction: the head is read
+        assert (len(advances), moves) == (3, [])  # the first, the savepoint's, after it
+        append_event(session, centre.id, "note_d", SYSTEM)  # a new transaction: no read
+        session.commit()
+        assert (len(advances), moves) == (3, [1])
+        as_committed = dict(audit._committed_heads[engine.engine])
+        append_event(session, centre.id, "note_e", SYSTEM)
+        session.commit()
+        audit._committed_heads[engine.engine].update(as_committed)  # as if note_e came from elsewhere
+        append_event(session, centre.id, "note_f", SYSTEM)
         session.commit()
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert len(advances) == 4  # the first, the savepoint's, after it, the next transaction's
+        event.remove(engine, "after_cursor_execute", moved)
+    assert (len(advances), moves) == (4, [1, 1, 0]), "note_f's move found the head moved: it was read"
     kinds = session.scalars(select(Event.kind).where(Event.centre_id == centre.id).order_by(Event.seq)).all()
-    assert kinds[-4:] == ["note_a", "note_b", "note_c", "note_d"]
+    assert kinds[-6:] == ["note_a", "note_b", "note_c", "note_d", "note_e", "note_f"]
     report = verify_chain(session, centre.id)
     assert report.ok and report.checked == len(kinds)
 
