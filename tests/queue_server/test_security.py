@@ -361,10 +361,9 @@ def test_tracking_codes_stay_out_of_the_access_log() -> None:
     assert redact_path("GET /counter HTTP/1.1") == "GET /counter HTTP/1.1"
 
     # gunicorn's own logger, as `khidmat serve` configures it
-    from datetime import timedelta as span
     from types import SimpleNamespace
 
-    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
 
     from queue_server.access_log import RedactingLogger
     from queue_server.serving import plan
@@ -379,11 +378,44 @@ def test_tracking_codes_stay_out_of_the_access_log() -> None:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "HTTP_REFERER": f"https://queue.example.pk/t/{code}",
     }
-    response = SimpleNamespace(status="200 OK", headers=[], sent=10)
-    request = SimpleNamespace(headers=[("REFERER", f"https://queue.example.pk/t/{code}")])
-    atoms = RedactingLogger(Config()).atoms(response, request, environ, span(seconds=0))
-    assert atoms["r"] == "GET /t/… HTTP/1.1"
-    assert code not in repr(atoms)
+    response = SimpleNamespace(status="200 OK", headers=[("Content-Type", 'text/"x"')], sent=10)
+    request = SimpleNamespace(headers=[("REFERER", f"https://queue.example.pk/t/{code}"), ("X-Seen", "1")])
+    assert code not in access_line(RedactingLogger, "%(r)s %(f)s %({referer}i)s %({path_info}e)s", environ, response, request)
+
+    # Each atom as gunicorn's own logger makes it, where there is no code to redact.
+    environ |= {"RAW_URI": "/counter?x=1", "PATH_INFO": "/counter", "HTTP_REFERER": "-", "QUERY_STRING": "x=1"}
+    request = SimpleNamespace(headers=[("X-Seen", "1"), ("x-seen", "2")])
+    every = " ".join(f"%({atom})s" for atom in [*"hlutrsmUqHbBfaTDMLp", "{X-Seen}i", "{content-type}o",
+                                                "{PATH_INFO}e", "{none}i", "{x}q", "zz"])
+    ours = access_line(RedactingLogger, every, environ, response, request)
+    assert ours == access_line(Logger, every, environ, response, request)
+    assert '/counter?x=1' in ours and ' 2 text/\\"x\\" /counter - - -' in ours
+
+
+def access_line(
+    logger_class: type[Any], line_format: str, environ: dict[str, str], response: Any, request: Any
+) -> str:
+    """The access log line ``logger_class`` writes for one request (at a fixed time)."""
+    import logging
+    from datetime import timedelta as span
+
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", line_format)
+    logger = logger_class(config)
+    logger.now = lambda: "[07/Dec/2026:10:00:00 +0000]"
+    lines: list[str] = []
+    keep = logging.Handler()
+    keep.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger.access_log.addHandler(keep)
+    try:
+        logger.access(response, request, environ, span(seconds=1, microseconds=2500))
+    finally:
+        logger.access_log.removeHandler(keep)
+    [line] = lines
+    return line
 
 
 # 8. No free text in the undeletable log -------------------------------------------------
