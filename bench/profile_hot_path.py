@@ -130,7 +130,11 @@ def main() -> None:
     from queue_server.extensions import db
     from queue_server.publish import add_sink
 
-    watching = {"screens": lambda room: room.startswith("centre:"), "all": lambda room: True}.get(args.watch)
+    watching = {
+        # (the centre's tracking room is a room of its citizens' pages, not of a screen)
+        "screens": lambda room: room.startswith("centre:") and not room.endswith(":tracking"),
+        "all": lambda room: True,
+    }.get(args.watch)
     if watching is not None:  # what the hub says with these sockets in their rooms
         add_sink(lambda _message: None, watching=watching)
 
