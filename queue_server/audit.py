@@ -79,12 +79,36 @@ _SET_HEAD = (
 # A second event of one operation (start opens a request, complete closes one) then costs
 # its record and the head's new values: two statements, not three.
 _KNOWN_HEADS = "khidmat_chain_heads"
-# Per engine, the head (seq, hash) of each centre as this process last committed it. A
-# transaction's first append moves the head from there (``_MOVE_HEAD``) instead of reading
-# it first: the UPDATE matches only a head that is exactly that one still, under the same
-# row lock (PostgreSQL) or writer's lock (SQLite) as a read, so a stale guess costs one
-# statement and the head is read as before; nothing is ever appended to a guess.
-_committed_heads: WeakKeyDictionary[Engine, dict[int, tuple[int, str]]] = WeakKeyDictionary()
+# A transaction's first append moves the head from where this process last committed it
+# (``_MOVE_HEAD``) instead of reading it first: the UPDATE matches only a head that is
+# exactly that one still, under the same row lock (PostgreSQL) or writer's lock (SQLite) as
+# a read, so a stale guess costs one statement and the head is read as before; nothing is
+# ever appended to a guess.
+GUESS_REST = 7  # after a guess that missed, the centre's next transactions that read first
+
+
+class _CommittedHeads:
+    """Per centre, the head (seq, hash) this process committed last, and how many of its
+    transactions still read the head first after a guess that missed. A centre served by
+    one process always hits. One served by N processes hits about once in N, and a miss
+    costs one statement more than a read: resting after a miss keeps that near a read's."""
+
+    def __init__(self) -> None:
+        self.heads: dict[int, tuple[int, str]] = {}
+        self.resting: dict[int, int] = {}
+
+    def guess(self, centre_id: int) -> tuple[int, str] | None:
+        rest = self.resting.get(centre_id, 0)
+        if rest:
+            self.resting[centre_id] = rest - 1
+            return None
+        return self.heads.get(centre_id)
+
+    def missed(self, centre_id: int) -> None:
+        self.resting[centre_id] = GUESS_REST
+
+
+_committed_heads: WeakKeyDictionary[Engine, _CommittedHeads] = WeakKeyDictionary()
 _MOVE_HEAD = (
     update(_HEADS)
     .where(
@@ -153,19 +177,20 @@ def append_event(
         seq, prev = held[1] + 1, held[2]
         digest = sealed(seq, prev)
     else:
-        committed = _committed_heads.get(own.get_bind().engine, {}).get(centre_id) if held is None else None
-        if committed is not None:
+        heads = _committed_heads.get(own.get_bind().engine) if held is None else None
+        committed = heads.guess(centre_id) if heads is not None else None
+        if heads is not None and committed is not None:
             # The head this process committed last: move it from there to this record in
             # one statement. No row matches when another transaction moved it since.
             seq, prev = committed[0] + 1, committed[1]
             digest = sealed(seq, prev)
-            head_set = (
-                session.execute(
-                    _MOVE_HEAD,
-                    {"head_centre": centre_id, "was_seq": seq - 1, "was_hash": prev, "seq": seq, "digest": digest},
-                ).rowcount  # type: ignore[attr-defined]
-                == 1
+            moved = session.execute(
+                _MOVE_HEAD,
+                {"head_centre": centre_id, "was_seq": seq - 1, "was_hash": prev, "seq": seq, "digest": digest},
             )
+            head_set = moved.rowcount == 1  # type: ignore[attr-defined]
+            if not head_set:
+                heads.missed(centre_id)
         if not head_set:
             head = session.execute(_ADVANCE_HEAD, {"head_centre": centre_id}).one_or_none()
             if head is None:
@@ -203,10 +228,10 @@ def _remember_heads(session: Session) -> None:
     left by a savepoint is not kept (it may have been undone): the next append reads it."""
     known: dict[int, tuple[SessionTransaction, int, str]] | None = session.info.get(_KNOWN_HEADS)
     if known:
-        committed = _committed_heads.setdefault(session.get_bind().engine, {})
+        heads = _committed_heads.setdefault(session.get_bind().engine, _CommittedHeads())
         for centre_id, (transaction, seq, digest) in known.items():
             if transaction.parent is None:
-                committed[centre_id] = (seq, digest)
+                heads.heads[centre_id] = (seq, digest)
 
 
 @dataclass(frozen=True)

@@ -63,13 +63,14 @@ def test_an_intact_chain_verifies(session: Session, centre: Centre, history: Non
 
 
 def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is_noticed(
-    session: Session, centre: Centre
+    session: Session, centre: Centre, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second event of one transaction takes its place in the chain from the first's, not
     from the head row read again; an event in a savepoint that was undone is not taken
     for the last one (the next reads the head afresh). A new transaction moves the head
     this process committed last without reading it; when the head moved meanwhile (another
-    process), that move matches nothing and the head is read."""
+    process), that move matches nothing and the head is read, and the next transactions of
+    the centre read it first for a while (``GUESS_REST``) before they guess again."""
     advances: list[str] = []
     moves: list[int] = []
 
@@ -81,6 +82,7 @@ def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is
         if statement.startswith("UPDATE event_chain_heads") and "last_hash =" in statement:
             moves.append(_cursor.rowcount)  # type: ignore[attr-defined]
 
+    monkeypatch.setattr(audit, "GUESS_REST", 1)
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", seen)
     event.listen(engine, "after_cursor_execute", moved)
@@ -97,18 +99,22 @@ def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is
         append_event(session, centre.id, "note_d", SYSTEM)  # a new transaction: no read
         session.commit()
         assert (len(advances), moves) == (3, [1])
-        as_committed = dict(audit._committed_heads[engine.engine])
+        as_committed = dict(audit._committed_heads[engine.engine].heads)
         append_event(session, centre.id, "note_e", SYSTEM)
         session.commit()
-        audit._committed_heads[engine.engine].update(as_committed)  # as if note_e came from elsewhere
+        audit._committed_heads[engine.engine].heads.update(as_committed)  # as if note_e came from elsewhere
         append_event(session, centre.id, "note_f", SYSTEM)
         session.commit()
+        assert (len(advances), moves) == (4, [1, 1, 0]), "note_f's move found the head moved: it was read"
+        for kind in ("note_g", "note_h"):  # (resting after the miss: one transaction here)
+            append_event(session, centre.id, kind, SYSTEM)
+            session.commit()
     finally:
         event.remove(engine, "before_cursor_execute", seen)
         event.remove(engine, "after_cursor_execute", moved)
-    assert (len(advances), moves) == (4, [1, 1, 0]), "note_f's move found the head moved: it was read"
+    assert (len(advances), moves) == (5, [1, 1, 0, 1]), "note_g read the head, note_h moved it again"
     kinds = session.scalars(select(Event.kind).where(Event.centre_id == centre.id).order_by(Event.seq)).all()
-    assert kinds[-6:] == ["note_a", "note_b", "note_c", "note_d", "note_e", "note_f"]
+    assert kinds[-8:] == ["note_a", "note_b", "note_c", "note_d", "note_e", "note_f", "note_g", "note_h"]
     report = verify_chain(session, centre.id)
     assert report.ok and report.checked == len(kinds)
 
