@@ -167,11 +167,11 @@ def append_event(
     # (verify_chain reads it afresh). Flush first: the caller's changes go before the record.
     session.flush()
     own = session() if isinstance(session, scoped_session) else session  # (the app's is scoped)
-    transaction = own.get_nested_transaction() or own.get_transaction()
-    known: dict[int, tuple[object, int, str]] = session.info.setdefault(_KNOWN_HEADS, {})
+    transaction = own.get_nested_transaction() or own.get_transaction()  # (None: this append begins it)
+    known: dict[int, tuple[SessionTransaction, int, str]] = session.info.setdefault(_KNOWN_HEADS, {})
     held = known.get(centre_id)
     head_set = False
-    if held is not None and held[0] is transaction:
+    if held is not None and transaction is not None and held[0] is transaction:
         # This transaction appended last, in this same (sub)transaction, and holds the head
         # since (its row lock on PostgreSQL, the writer's lock on SQLite): no need to read it.
         seq, prev = held[1] + 1, held[2]
@@ -216,7 +216,9 @@ def append_event(
     if not head_set:
         # The head is exact after every append (a checkpoint may read it in the same transaction).
         session.execute(_SET_HEAD, {"head_centre": centre_id, "seq": seq, "digest": digest})
-    known[centre_id] = (transaction, seq, digest)
+    begun = own.get_nested_transaction() or own.get_transaction()
+    assert begun is not None  # (the statements above began one if none had begun)
+    known[centre_id] = (begun, seq, digest)
     for hook in _on_append:
         hook(session, kind, centre_id)
     return Event(id=event_id, **fields)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from queue_server import audit
 from queue_server import operations as ops
@@ -117,6 +117,33 @@ def test_events_of_one_transaction_read_the_head_once_and_an_undone_savepoint_is
     assert kinds[-8:] == ["note_a", "note_b", "note_c", "note_d", "note_e", "note_f", "note_g", "note_h"]
     report = verify_chain(session, centre.id)
     assert report.ok and report.checked == len(kinds)
+
+
+def test_an_event_that_begins_its_transaction_is_the_head_the_next_one_moves(
+    session: Session, centre: Centre
+) -> None:
+    """An append can be the first statement of its transaction (no transaction had begun
+    when it was called): its head is kept at the commit all the same."""
+    centre_id = centre.id
+    session.commit()
+    moves: list[int] = []
+
+    def moved(_conn: object, _cursor: object, statement: str, _params: object, _context: object, _many: object) -> None:
+        if statement.startswith("UPDATE event_chain_heads") and "last_hash =" in statement:
+            moves.append(_cursor.rowcount)  # type: ignore[attr-defined]
+
+    own = session() if isinstance(session, scoped_session) else session  # (the app's is scoped)
+    engine = session.get_bind()
+    event.listen(engine, "after_cursor_execute", moved)
+    try:
+        for kind in ("note_first", "note_next"):
+            assert own.get_transaction() is None
+            append_event(session, centre_id, kind, SYSTEM)
+            session.commit()
+    finally:
+        event.remove(engine, "after_cursor_execute", moved)
+    assert moves[-1:] == [1], "note_next moved the head note_first committed"
+    assert verify_chain(session, centre_id).ok
 
 
 def test_the_database_refuses_edits_and_deletions(session: Session, history: None) -> None:
