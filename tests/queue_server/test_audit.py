@@ -146,6 +146,31 @@ def test_an_event_that_begins_its_transaction_is_the_head_the_next_one_moves(
     assert verify_chain(session, centre_id).ok
 
 
+def test_a_centre_whose_guesses_keep_missing_is_guessed_ever_more_rarely() -> None:
+    """Several processes serving one centre: each miss doubles the rest, a hit ends that."""
+    heads = audit._CommittedHeads()
+    heads.heads[1] = (41, "h")
+
+    def rested() -> int:
+        count = 0
+        while heads.guess(1) is None:
+            count += 1
+        return count
+
+    assert rested() == 0
+    rests = []
+    for _ in range(3):
+        heads.missed(1)
+        rests.append(rested())
+    assert rests == [audit.GUESS_REST, 2 * audit.GUESS_REST + 1, 4 * audit.GUESS_REST + 3]
+    heads.hit(1)
+    heads.missed(1)
+    assert rested() == audit.GUESS_REST, "a hit: back to the first rest"
+    for _ in range(12):
+        heads.missed(1)
+    assert rested() == audit.GUESS_REST_MOST
+
+
 def test_the_database_refuses_edits_and_deletions(session: Session, history: None) -> None:
     with pytest.raises(DBAPIError, match="append-only"):
         session.execute(text("UPDATE events SET kind = 'x' WHERE seq = 3"))
