@@ -397,10 +397,9 @@ def record_outcomes(session: Session, notifier: Notifier, claims: list[Claim]) -
             ],
         )
         _expire_loaded(session, claims)
-    for claim in claims:
+    for claim in claims:  # (the claims are left as they are: a retried transaction writes them again)
         for part, of_parts, message_id in claim.outgoing.acks:
             session.add(SmsPart(notification_id=claim.outgoing.id, part=part, of_parts=of_parts, message_id=message_id))
-        claim.outgoing.acks.clear()
     session.flush()
     receipts = getattr(notifier, "receipts", None)
     if receipts is not None:

@@ -29,6 +29,7 @@ from queue_server.models import (
     Notification,
     NotificationStatus,
     ServiceRequest,
+    SmsPart,
     Token,
 )
 from queue_server.notify import LogNotifier, OutgoingNotification, deliver_pending, notifier_for
@@ -468,6 +469,33 @@ def test_a_claim_lost_with_its_deliverer_is_sent_again_once_its_lease_ends(
     row = session.get(Notification, claim.outgoing.id)
     assert row is not None and row.status == NotificationStatus.SENT and row.attempts == 2
     assert [n.id for n in log.sent] == [claim.outgoing.id], "sent once"
+
+
+def test_outcomes_written_again_after_a_rollback_keep_the_acknowledged_parts(
+    app: Flask, session: Session, centre: Centre
+) -> None:
+    """The outcome's transaction may be retried (a lost race): its claims are written
+    again whole, the parts the gateway acknowledged with them."""
+    notify.enqueue(session, centre_id=centre.id, token_id=None, kind="test", payload={"x": 1})
+    session.commit()
+
+    class Acknowledging:
+        channel = "log"
+
+        def send(self, notification: OutgoingNotification) -> None:
+            notification.acks.extend([(1, 2, "m-1"), (2, 2, "m-2")])
+
+    gateway = Acknowledging()
+    claims = notify.claim_due(session, gateway)
+    session.commit()
+    notify.send_claimed(gateway, claims)
+    assert notify.record_outcomes(session, gateway, claims) == 1
+    session.rollback()  # ... and run_in_transaction tries again
+    assert notify.record_outcomes(session, gateway, claims) == 1
+    session.commit()
+    parts = session.scalars(select(SmsPart.message_id).order_by(SmsPart.part)).all()
+    assert parts == ["m-1", "m-2"]
+    assert session.scalars(select(Notification.status)).one() == NotificationStatus.SENT
 
 
 def test_an_unknown_notifier_is_refused_at_first_use(app: Flask) -> None:
