@@ -77,9 +77,12 @@ class _Atoms(dict[str, Any]):
             braced = _BRACED.match(key.lower())
             if braced is not None:
                 name, kind = braced.groups()
-                pairs = {"i": lambda: _items(getattr(req, "headers", req)), "o": lambda: _items(resp.headers)}.get(
-                    kind, environ.items
-                )()
+                if kind == "i":
+                    pairs = _items(getattr(req, "headers", req))
+                elif kind == "o":
+                    pairs = _items(resp.headers)
+                else:
+                    pairs = environ.items()
                 for header, given in pairs:  # (the last of repeated headers, as gunicorn's)
                     if header.lower() == name:
                         value = given

@@ -258,7 +258,7 @@ def _still_waiting(session: Session, notifier: Notifier) -> bool:
 def deliver_pending(session: Session, notifier: Notifier, limit: int = BATCH) -> int:
     """Send pending notifications of the notifier's channel whose back-off has passed,
     oldest first, all in the caller's transaction (the background worker sends between two
-    transactions of its own instead: ``_deliver_round``); return how many left. A failed
+    transactions of its own instead: ``_deliver_round``); return how many were sent. A failed
     send waits ``retry_delay`` and is tried again, up to MAX_ATTEMPTS, then marked failed.
     The caller commits."""
     claims = claim_due(session, notifier, limit)
